@@ -1,0 +1,232 @@
+"""Input validation at jaxal's public boundary, and opt-in checks under ``jit``.
+
+Every public jaxal function validates its inputs before tracing:
+
+* **shapes, ranks and dtypes** are static, so they are checked always, under ``jit`` and
+  ``vmap`` too (a wrong shape is a ``ValueError``, a wrong dtype a ``TypeError``);
+* **values** (NaN, ``+inf``, probabilities that do not sum to one, negative variances,
+  a batch larger than the available points) can only be checked on concrete arrays. Called
+  eagerly, jaxal raises ``ValueError``; inside ``jit``/``vmap`` these checks are skipped
+  (``on_trace="skip"``) and the result is undefined for invalid input.
+
+To keep the value checks inside compiled code, call the functions of this module yourself
+(their default ``on_trace="checkify"`` emits :func:`jax.experimental.checkify.check`) and
+wrap the function with :func:`checked`::
+
+    @jaxal.check.checked
+    @jax.jit
+    def acquire(log_probs):
+        jaxal.check.log_probs(log_probs)
+        return jaxal.select.top_k(jaxal.scores.bald(log_probs), 10)
+
+A log-probability of ``-inf`` is a valid probability 0 and is accepted everywhere.
+"""
+
+from collections.abc import Callable
+from typing import Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.experimental import checkify
+
+from jaxal.typing import Array, ArrayLike
+
+NORMALISATION_ATOL = 1e-3
+"""Largest accepted ``|sum_c p(c) - 1|`` for each sample and point of ``log_probs``."""
+
+OnTrace = Literal["checkify", "skip"]
+
+__all__ = [
+    "NORMALISATION_ATOL",
+    "available",
+    "batch_size",
+    "checked",
+    "gaussian",
+    "is_concrete",
+    "log_probs",
+    "scores",
+]
+
+
+def is_concrete(*xs) -> bool:
+    """True when no argument is a tracer, i.e. values can be inspected now."""
+    return not any(isinstance(x, jax.core.Tracer) for x in xs)
+
+
+def _require(ok: Array, message: str, on_trace: OnTrace) -> None:
+    """Raise ``ValueError(message)`` if ``ok`` is false; under tracing follow ``on_trace``."""
+    if is_concrete(ok):
+        if not bool(ok):
+            raise ValueError(message)
+    elif on_trace == "checkify":
+        checkify.check(ok, message)
+
+
+def _as_float_array(x: ArrayLike, name: str) -> Array:
+    if x is None:
+        raise TypeError(f"{name} is None; expected an array")
+    if not isinstance(x, jax.Array):
+        try:
+            x = jnp.asarray(x)
+        except TypeError as error:
+            raise TypeError(f"{name} must be an array; got {type(x).__name__}") from error
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"{name} must have a floating dtype; got {x.dtype}")
+    return x
+
+
+@jax.jit
+def _log_probs_stats(log_probs: Array) -> tuple[Array, Array, Array]:
+    has_nan = jnp.isnan(log_probs).any()
+    has_posinf = jnp.isposinf(log_probs).any()
+    total_N = jnp.sum(jnp.exp(log_probs), axis=-1)
+    normalisation_error = jnp.max(jnp.abs(total_N - 1.0))
+    return has_nan, has_posinf, normalisation_error
+
+
+def log_probs(
+    x: ArrayLike,
+    *,
+    name: str = "log_probs",
+    atol: float = NORMALISATION_ATOL,
+    on_trace: OnTrace = "checkify",
+) -> Array:
+    """Validate ``[K, N, C]`` natural-log class probabilities and return them as a jax array.
+
+    Checks: floating dtype; rank 3 with ``K, N, C >= 1``; no NaN; no ``+inf``; for every
+    sample and point ``|sum_c exp(x) - 1| <= atol``. ``-inf`` (probability 0) is valid.
+    """
+    x = _as_float_array(x, name)
+    if x.ndim != 3:
+        raise ValueError(
+            f"{name} must have shape [K, N, C] (posterior samples, pool points, classes); "
+            f"got shape {x.shape}. For a single posterior sample add a leading axis: x[None]."
+        )
+    K, N, C = x.shape
+    if K < 1 or C < 1:
+        raise ValueError(f"{name} needs at least one sample and one class; got shape {x.shape}")
+    if N < 1:
+        raise ValueError(f"{name} has an empty pool (N = 0); there is nothing to score")
+    has_nan, has_posinf, normalisation_error = _log_probs_stats(x)
+    _require(~has_nan, f"{name} contains NaN; log-probabilities must be finite or -inf", on_trace)
+    _require(~has_posinf, f"{name} contains +inf; log-probabilities must be <= 0", on_trace)
+    _require(
+        normalisation_error <= atol,
+        f"{name} must be normalised log-probabilities over the last (class) axis: "
+        f"sum_c exp({name}) deviates from 1 by more than {atol}. Apply "
+        "jax.nn.log_softmax to logits first.",
+        on_trace,
+    )
+    return x
+
+
+def gaussian(
+    mean: ArrayLike,
+    var: ArrayLike,
+    *,
+    positive: bool = False,
+    on_trace: OnTrace = "checkify",
+) -> tuple[Array, Array]:
+    """Validate per-sample Gaussian predictions ``mean``, ``var`` of shape ``[K, N]``.
+
+    Checks: floating dtypes, equal rank-2 shapes, finite values, ``var >= 0`` (``var > 0``
+    when ``positive``, as log-variances need).
+    """
+    mean = _as_float_array(mean, "mean")
+    var = _as_float_array(var, "var")
+    for name, x in (("mean", mean), ("var", var)):
+        if x.ndim != 2:
+            raise ValueError(f"{name} must have shape [K, N] (samples, points); got {x.shape}")
+    if mean.shape != var.shape:
+        raise ValueError(f"mean and var must have the same shape; got {mean.shape} and {var.shape}")
+    if mean.shape[1] < 1:
+        raise ValueError("mean and var have an empty pool (N = 0); there is nothing to score")
+    _require(jnp.isfinite(mean).all(), "mean contains NaN or inf", on_trace)
+    _require(jnp.isfinite(var).all(), "var contains NaN or inf", on_trace)
+    if positive:
+        _require((var > 0).all(), "var must be > 0 (it enters a logarithm)", on_trace)
+    else:
+        _require((var >= 0).all(), "var must be >= 0", on_trace)
+    return mean, var
+
+
+def scores(
+    x: ArrayLike,
+    *,
+    name: str = "scores",
+    nonnegative: bool = False,
+    on_trace: OnTrace = "checkify",
+) -> Array:
+    """Validate acquisition scores: floating, shape ``[N]`` with ``N >= 1``, finite."""
+    x = _as_float_array(x, name)
+    if x.ndim != 1:
+        raise ValueError(f"{name} must have shape [N] (one score per pool point); got {x.shape}")
+    if x.shape[0] < 1:
+        raise ValueError(f"{name} is empty (N = 0): the pool is empty")
+    _require(jnp.isfinite(x).all(), f"{name} contains NaN or inf", on_trace)
+    if nonnegative:
+        _require(
+            (x >= 0).all(),
+            f"{name} must be >= 0 for this mode (power sampling weights scores**beta)",
+            on_trace,
+        )
+    return x
+
+
+def available(mask: ArrayLike | None, num_points: int, *, on_trace: OnTrace = "checkify") -> Array:
+    """Validate a boolean ``[N]`` availability mask (``None`` means every point is available)."""
+    if mask is None:
+        return jnp.ones((num_points,), dtype=bool)
+    if not isinstance(mask, jax.Array):
+        mask = jnp.asarray(mask)
+    if mask.dtype != jnp.bool_:
+        raise TypeError(f"available must be a boolean mask; got dtype {mask.dtype}")
+    if mask.shape != (num_points,):
+        raise ValueError(
+            f"available must have shape [N] = ({num_points},), one flag per pool point; "
+            f"got {mask.shape}"
+        )
+    _require(
+        mask.any(), "available has no True entry: the pool is empty or fully labelled", on_trace
+    )
+    return mask
+
+
+def batch_size(b: int, mask: Array, *, on_trace: OnTrace = "checkify") -> int:
+    """Validate the batch size ``b`` against the ``[N]`` availability ``mask``; return it as int.
+
+    ``b`` must be a static Python integer (it fixes output shapes), ``1 <= b <= N`` and, when
+    the mask is concrete, at most the number of available points.
+    """
+    if isinstance(b, bool) or not isinstance(b, int | np.integer):
+        raise TypeError(f"b must be a Python int (a static batch size); got {type(b).__name__}")
+    b = int(b)
+    N = mask.shape[0]
+    if b < 1:
+        raise ValueError(f"b must be >= 1; got b = {b}")
+    if b > N:
+        raise ValueError(f"b = {b} is larger than the pool (N = {N})")
+    num_available = jnp.sum(mask)
+    if is_concrete(num_available):
+        if int(num_available) < b:
+            raise ValueError(
+                f"b = {b} is larger than the number of available points ({int(num_available)})"
+            )
+    elif on_trace == "checkify":
+        checkify.check(num_available >= b, "b is larger than the number of available points")
+    return b
+
+
+def checked(fn: Callable) -> Callable:
+    """Run ``fn`` under :func:`checkify.checkify` and raise if any check inside it failed.
+
+    The raised error is checkify's ``JaxRuntimeError`` carrying the check's message.
+    """
+
+    def wrapper(*args, **kwargs):
+        error, out = checkify.checkify(fn)(*args, **kwargs)
+        error.throw()
+        return out
+
+    return wrapper

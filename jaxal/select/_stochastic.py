@@ -1,0 +1,84 @@
+"""Stochastic batch acquisition (Kirsch, Farquhar, Atighehchian, Jesson, Branchaud-Charron, Gal,
+TMLR 2023): sample the batch from the scores instead of taking the top-k."""
+
+import math
+from typing import Literal
+
+import jax.numpy as jnp
+from jaxtyping import Array, Int
+
+from jaxal import check
+from jaxal.select._gumbel import gumbel_top_k
+from jaxal.select._top_k import masked
+from jaxal.typing import Available, Key, Scores
+
+Mode = Literal["power", "softmax", "softrank"]
+
+
+def log_weights(scores: Array, mode: Mode, beta: float, available: Array) -> Array:
+    """Unnormalised log sampling weights ``[N]`` of the three stochastic modes.
+
+    * ``power``: ``p_i ∝ s_i^beta`` (``-inf`` where ``s_i <= 0``),
+    * ``softmax``: ``p_i ∝ exp(beta s_i)``,
+    * ``softrank``: ``p_i ∝ r_i^(-beta)`` with ``r_i`` the rank among available points (1 = best).
+    """
+    if mode == "power":
+        positive = scores > 0
+        return jnp.where(positive, beta * jnp.log(jnp.where(positive, scores, 1.0)), -jnp.inf)
+    if mode == "softmax":
+        return beta * scores
+    if mode == "softrank":
+        order_N = jnp.argsort(masked(scores, available), descending=True)
+        rank_N = jnp.empty_like(order_N).at[order_N].set(jnp.arange(1, scores.shape[0] + 1))
+        return -beta * jnp.log(rank_N.astype(scores.dtype))
+    raise ValueError(f"mode must be 'power', 'softmax' or 'softrank'; got {mode!r}")
+
+
+def stochastic(
+    key: Key,
+    scores: Scores,
+    b: int,
+    mode: Mode = "power",
+    beta: float = 1.0,
+    available: Available | None = None,
+) -> Int[Array, "B"]:
+    r"""Sample a batch of ``b`` distinct points with probabilities set by their scores.
+
+    Sampling without replacement by Gumbel-top-k on the log-weights (exact: equal in
+    distribution to drawing one point at a time from the renormalised remaining weights):
+
+    * ``"power"`` (PowerBALD etc.): :math:`p_i \propto s_i^\beta`; needs ``scores >= 0``;
+      points with score 0 are only drawn once the positive ones are exhausted;
+    * ``"softmax"``: :math:`p_i \propto \exp(\beta s_i)`;
+    * ``"softrank"``: :math:`p_i \propto r_i^{-\beta}`, ``r_i`` the score rank (1 = best).
+
+    ``beta = 1`` is the paper's default; ``beta -> inf`` recovers :func:`top_k`.
+
+    Args:
+      key: PRNG key.
+      scores: ``[N]`` finite scores.
+      b: batch size (static Python int, ``1 <= b <= #available``).
+      mode: ``"power"``, ``"softmax"`` or ``"softrank"``.
+      beta: inverse temperature, ``> 0`` (may be traced, e.g. to ``vmap`` over it).
+      available: optional bool ``[N]`` mask of selectable points.
+
+    Returns:
+      ``[b]`` distinct available indices, in order of drawing.
+    """
+    if mode not in ("power", "softmax", "softrank"):
+        raise ValueError(f"mode must be 'power', 'softmax' or 'softrank'; got {mode!r}")
+    if check.is_concrete(beta) and not (float(beta) > 0 and math.isfinite(float(beta))):
+        raise ValueError(f"beta must be a finite number > 0; got {beta!r}")
+    scores = check.scores(scores, nonnegative=mode == "power", on_trace="skip")
+    available = check.available(available, scores.shape[0], on_trace="skip")
+    b = check.batch_size(b, available, on_trace="skip")
+    return gumbel_top_k(key, log_weights(scores, mode, beta, available), b, available)
+
+
+def random(
+    key: Key, num_points: int, b: int, available: Available | None = None
+) -> Int[Array, "B"]:
+    """Uniformly random batch of ``b`` distinct available points out of ``num_points``."""
+    available = check.available(available, num_points, on_trace="skip")
+    b = check.batch_size(b, available, on_trace="skip")
+    return gumbel_top_k(key, jnp.zeros((num_points,)), b, available)

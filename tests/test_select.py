@@ -1,0 +1,142 @@
+"""top_k, stochastic (power / softmax / softrank), random, Gumbel-top-k."""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import jaxal
+from tests import reference
+from tests.conftest import DTYPES, TRANSFORMS
+
+MODES = ["power", "softmax", "softrank"]
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_top_k_matches_numpy_and_respects_available(transform, dtype, rng):
+    scores = rng.random(100).astype(dtype)
+    available = rng.random(100) < 0.6
+    got = transform(lambda s, a: jaxal.select.top_k(s, 7, a))(scores, available)
+    candidates = np.flatnonzero(available)
+    want = candidates[np.argsort(-scores[candidates], kind="stable")[:7]]
+    np.testing.assert_array_equal(got, want)
+
+
+def test_top_k_under_vmap(rng):
+    scores = jnp.asarray(rng.random((4, 30)))
+    got = jax.vmap(lambda s: jaxal.select.top_k(s, 3))(scores)
+    np.testing.assert_array_equal(got, np.argsort(-np.asarray(scores), axis=1)[:, :3])
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", MODES)
+def test_stochastic_draws_distinct_available_points(mode, dtype, transform, key, rng):
+    scores = rng.random(50).astype(dtype)
+    available = rng.random(50) < 0.5
+    b = int(available.sum())  # exhaust the available points: hardest case
+
+    def draw(k):
+        return jaxal.select.stochastic(k, scores, b, mode=mode, available=available)
+
+    got = np.asarray(transform(draw)(key))
+    assert len(set(got.tolist())) == b
+    assert available[got].all()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_stochastic_with_huge_beta_is_top_k(mode, key, rng):
+    scores = rng.permutation(40).astype(np.float64) / 40 + 0.01  # distinct, positive
+    beta = {"power": 1e5, "softmax": 1e5, "softrank": 1e3}[mode]
+    got = jaxal.select.stochastic(key, scores, 8, mode=mode, beta=beta)
+    np.testing.assert_array_equal(got, jaxal.select.top_k(scores, 8))
+
+
+def test_power_mode_takes_zero_scores_last(key):
+    scores = jnp.array([0.0, 0.0, 1.0, 2.0, 0.0])
+    available = jnp.array([True, True, True, True, False])
+    for k in jax.random.split(key, 20):
+        got = np.asarray(jaxal.select.stochastic(k, scores, 4, available=available))
+        assert set(got[:2]) == {2, 3} and set(got[2:]) == {0, 1}
+
+
+def _sequential_probability(weights, ordered):
+    """Probability of drawing ``ordered`` one at a time without replacement."""
+    w = np.array(weights, float)
+    p = 1.0
+    for i in ordered:
+        p *= w[i] / w.sum()
+        w[i] = 0.0
+    return p
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_gumbel_top_k_equals_sequential_sampling_in_distribution(mode):
+    scores = jnp.array([0.1, 0.5, 1.0, 2.0])
+    log_w = np.asarray(jaxal.select._stochastic.log_weights(scores, mode, 1.0, jnp.ones(4, bool)))
+    draws = 40_000
+    keys = jax.random.split(jax.random.key(0), draws)
+    got = np.asarray(jax.vmap(lambda k: jaxal.select.stochastic(k, scores, 2, mode=mode))(keys))
+    for pair in itertools.permutations(range(4), 2):
+        p = _sequential_probability(np.exp(log_w), pair)
+        freq = np.mean((got[:, 0] == pair[0]) & (got[:, 1] == pair[1]))
+        assert abs(freq - p) < 5 * np.sqrt(p * (1 - p) / draws) + 1e-4, (pair, freq, p)
+
+
+def test_random_is_uniform_over_available(key):
+    available = jnp.array([True, False, True, True, False, True])
+    keys = jax.random.split(key, 8000)
+    got = np.asarray(jax.vmap(lambda k: jaxal.select.random(k, 6, 2, available))(keys))
+    assert available[got].all() and (got[:, 0] != got[:, 1]).all()
+    counts = np.bincount(got.ravel(), minlength=6)[[0, 2, 3, 5]] / got.size
+    np.testing.assert_allclose(counts, 0.25, atol=0.02)
+
+
+def test_stochastic_under_vmap_over_keys_and_scores(rng):
+    scores = jnp.asarray(rng.random((3, 25)))
+    keys = jax.random.split(jax.random.key(1), 3)
+    got = jax.vmap(lambda k, s: jaxal.select.stochastic(k, s, 5, mode="softmax"))(keys, scores)
+    for r in range(3):
+        want = jaxal.select.stochastic(keys[r], scores[r], 5, mode="softmax")
+        np.testing.assert_array_equal(got[r], want)
+
+
+SELECTORS = {
+    "top_k": lambda key, scores, lp, b, mask: jaxal.select.top_k(scores, b, mask),
+    "power": lambda key, scores, lp, b, mask: jaxal.select.stochastic(
+        key, scores, b, available=mask
+    ),
+    "softmax": lambda key, scores, lp, b, mask: jaxal.select.stochastic(
+        key, scores, b, mode="softmax", available=mask
+    ),
+    "softrank": lambda key, scores, lp, b, mask: jaxal.select.stochastic(
+        key, scores, b, mode="softrank", available=mask
+    ),
+    "random": lambda key, scores, lp, b, mask: jaxal.select.random(key, 16, b, mask),
+    "batchbald": lambda key, scores, lp, b, mask: jaxal.select.batchbald(
+        lp, b, key=key, num_samples=64, available=mask
+    )[0],
+}
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    mask_bits=st.integers(1, 2**16 - 1),
+    b_fraction=st.floats(0.0, 1.0),
+    name=st.sampled_from(sorted(SELECTORS)),
+)
+def test_no_index_twice_or_outside_available(seed, mask_bits, b_fraction, name):
+    rng = np.random.default_rng(seed)
+    mask = np.array([(mask_bits >> i) & 1 for i in range(16)], bool)
+    b = max(1, int(round(b_fraction * mask.sum())))
+    log_probs = jnp.asarray(reference.random_log_probs(rng, 4, 16, 3))
+    scores = jaxal.scores.bald(log_probs)
+    got = np.asarray(SELECTORS[name](jax.random.key(seed), scores, log_probs, b, jnp.asarray(mask)))
+    assert got.shape == (b,)
+    assert len(set(got.tolist())) == b
+    assert mask[got].all()
