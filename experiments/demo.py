@@ -3,9 +3,9 @@ vs BatchBALD.
 
 Protocol: a fixed random initial set per seed, then ``rounds`` acquisitions of ``batch``
 points; every round re-initialises and retrains the ``K``-member ensemble on the labelled
-points and records the test accuracy of its mean predictive. All seeds run in one program
-(``jax.vmap``); shapes are fixed (the labelled set is a mask over the pool), so the training
-program compiles once for all strategies and each strategy's acquisition compiles once.
+points and records the test accuracy of its mean predictive. It runs on :mod:`jaxal.loop`:
+each round (predict, score, select, refit, evaluate) is one compiled program, all seeds run
+in it at once (``jax.vmap``) and nothing recompiles after a strategy's first round.
 
 Run: ``python experiments/demo.py --out results/demo`` (writes ``curves.json``, ``curves.png``).
 """
@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Annotated
 
 import jax
-import jax.numpy as jnp
 import matplotlib
 import numpy as np
 import optax
@@ -28,7 +27,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 import jaxal
-from jaxal import data, posterior, scores, select
+from jaxal import data, loop, posterior, strategies
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -49,88 +48,45 @@ class Config:
     learning_rate: float = 1e-3
 
 
-def _random(key, log_probs_K_N_C, available_N, b):
-    return select.random(key, log_probs_K_N_C.shape[1], b, available_N)
-
-
-def _bald(key, log_probs_K_N_C, available_N, b):
-    return select.top_k(scores.bald(log_probs_K_N_C), b, available_N)
-
-
-def _powerbald(key, log_probs_K_N_C, available_N, b):
-    bald_N = scores.bald(log_probs_K_N_C)
-    return select.stochastic(key, bald_N, b, mode="power", beta=1.0, available=available_N)
-
-
-def _batchbald(key, log_probs_K_N_C, available_N, b):
-    return select.batchbald(log_probs_K_N_C, b, key=key, available=available_N)[0]
-
-
-Acquire = Callable[[jax.Array, jax.Array, jax.Array, int], jax.Array]
-STRATEGIES: dict[str, Acquire] = {
-    "random": _random,
-    "bald": _bald,
-    "powerbald": _powerbald,
-    "batchbald": _batchbald,
-}
-"""Acquisition ``(key, log_probs [K, N, C], available [N], b) -> indices [b]`` by name."""
+STRATEGIES = ("random", "bald", "powerbald", "batchbald")
+"""Looked up in :mod:`jaxal.strategies`."""
 
 
 def run(config: Config, *, on_round: Callable[[], None] = lambda: None) -> dict[str, np.ndarray]:
-    """Accuracy curves ``{strategy: [seeds, rounds + 1]}``; ``on_round`` is called per round."""
+    """Accuracy curves ``{strategy: [seeds, rounds + 1]}``; ``on_round`` is called per round.
+
+    Every strategy starts from the same seed keys, hence the same initial labels and the same
+    initial fit (common random numbers).
+    """
     dataset = data.digits(key=jax.random.key(0))
     model = posterior.MLP(num_classes=dataset.num_classes, hidden=(config.hidden,))
-    optimizer = optax.adam(config.learning_rate)
-    N = dataset.x_pool.shape[0]
-
-    def train_and_test(labelled_N, key):
-        init_key, train_key = jax.random.split(key)
-        params = posterior.init_ensemble(model, dataset.x_pool[:1], config.members, key=init_key)
-        params = posterior.train_ensemble(
-            params,
-            dataset.x_pool,
-            dataset.y_pool,
-            labelled_N.astype(jnp.float32),
-            key=train_key,
-            model=model,
-            optimizer=optimizer,
-            num_steps=config.steps,
-            batch_size=config.minibatch,
-        )
-        log_probs_M_C = posterior.predictive_log_probs(params, model, dataset.x_test)
-        return params, jnp.mean(jnp.argmax(log_probs_M_C, axis=-1) == dataset.y_test)
-
-    def acquisition_step(acquire: Acquire):
-        def step(params, labelled_N, key):
-            log_probs_K_N_C = posterior.ensemble_log_probs(params, model, dataset.x_pool)
-            index_B = acquire(key, log_probs_K_N_C, ~labelled_N, config.batch)
-            return labelled_N.at[index_B].set(True)
-
-        return jax.jit(jax.vmap(step))
-
-    train_and_test_S = jax.jit(jax.vmap(train_and_test))
-    seed_keys_S = jax.vmap(jax.random.key)(jnp.arange(config.seeds))
-    initial_S_B = jax.vmap(lambda k: select.random(k, N, config.initial))(seed_keys_S)
-    initial_S_N = jax.vmap(lambda i: jnp.zeros(N, bool).at[i].set(True))(initial_S_B)
-
+    ensemble = posterior.ensemble(
+        model,
+        config.members,
+        optimizer=optax.adam(config.learning_rate),
+        num_steps=config.steps,
+        batch_size=config.minibatch,
+    )
+    start = loop.init(
+        dataset,
+        key=jax.random.key(1),
+        posterior=ensemble,
+        initial=config.initial,
+        rounds=config.rounds,
+        b=config.batch,
+        seeds=config.seeds,
+    )
     curves = {}
-    for name, acquire in STRATEGIES.items():
-        acquire_S = acquisition_step(acquire)
-        labelled_S_N = initial_S_N
-        accuracy_R_S = []
-        for r in range(config.rounds + 1):
-            # Same training and acquisition keys for every strategy (common random numbers).
-            round_keys_S = jax.vmap(jax.random.fold_in, in_axes=(0, None))(seed_keys_S, r)
-            keys_S_2 = jax.vmap(jax.random.split)(round_keys_S)
-            params, accuracy_S = train_and_test_S(labelled_S_N, keys_S_2[:, 0])
-            accuracy_R_S.append(accuracy_S.block_until_ready())
-            if r < config.rounds:
-                labelled_S_N = acquire_S(params, labelled_S_N, keys_S_2[:, 1])
-            on_round()
-        expected = config.initial + config.rounds * config.batch
-        if not np.all(np.asarray(labelled_S_N.sum(axis=1)) == expected):
-            raise RuntimeError(f"{name}: labelled sets are not of size {expected}")
-        curves[name] = np.asarray(jnp.stack(accuracy_R_S, axis=1))
+    for name in STRATEGIES:
+        on_round()  # the shared initial fit
+        end = loop.run(
+            start,
+            dataset,
+            posterior=ensemble,
+            strategy=strategies.get(name),
+            on_round=lambda state: on_round(),
+        )
+        curves[name] = np.asarray(end.metrics["accuracy"])
     return curves
 
 

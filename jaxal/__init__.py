@@ -5,13 +5,26 @@ samples. ``log_probs`` is ``[K, N, C]`` (samples, pool points, classes) in natur
 """
 
 from jaxal import (
+    active_testing as active_testing,
     check as check,
     data as data,
+    loop as loop,
     posterior as posterior,
     scores as scores,
     select as select,
+    strategies as strategies,
 )
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "check", "data", "posterior", "scores", "select"]
+__all__ = [
+    "__version__",
+    "active_testing",
+    "check",
+    "data",
+    "loop",
+    "posterior",
+    "scores",
+    "select",
+    "strategies",
+]

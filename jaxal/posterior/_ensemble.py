@@ -11,7 +11,7 @@ Members are not warm-started: each round calls :func:`init_ensemble` with a fres
 trains from scratch, the standard protocol of the BatchBALD paper.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import flax.linen as nn
@@ -20,11 +20,24 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PyTree
 
+from jaxal.posterior._interface import Posterior
 from jaxal.scores import _entropy
 from jaxal.typing import Key
 
 Params = PyTree
 """Stacked ensemble parameters: every leaf has a leading ``K`` axis."""
+
+
+def check_positive_int(value: object, name: str) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value`` is an ``int >= 1``."""
+    if not (isinstance(value, int) and value >= 1):
+        raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+
+
+def check_positive(value: float, name: str) -> None:
+    """Raise ``ValueError`` naming ``name`` unless ``value > 0``."""
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0; got {value!r}")
 
 
 class MLP(nn.Module):
@@ -60,10 +73,35 @@ def init_ensemble(
     Returns:
       Parameters whose leaves have a leading ``K`` axis.
     """
-    if not (isinstance(num_members, int) and num_members >= 1):
-        raise ValueError(f"num_members must be an int >= 1; got {num_members!r}")
+    check_positive_int(num_members, "num_members")
     keys_K = jax.random.split(key, num_members)
     return jax.vmap(lambda k: model.init(k, x_example))(keys_K)
+
+
+def weighted_minibatch_step(
+    loss: Callable[[Params, Float[Array, "B D"], Int[Array, "B"]], Float[Array, ""]],
+    params: Params,
+    opt_state: optax.OptState,
+    x: Float[Array, "N D"],
+    y: Int[Array, "N"],
+    p_N: Float[Array, "N"],
+    *,
+    key: Key,
+    optimizer: optax.GradientTransformation,
+    batch_size: int,
+) -> tuple[Params, optax.OptState]:
+    r"""One ``optimizer`` step on ``loss(params, x_B_D, y_B)`` of a weighted minibatch.
+
+    The ``B = batch_size`` indices are drawn with replacement with :math:`P(n) = p_n`, so
+    points with :math:`p_n = 0` are never drawn and cannot affect the step.
+
+    Returns:
+      The updated ``(params, opt_state)``.
+    """
+    index_B = jax.random.choice(key, x.shape[0], (batch_size,), p=p_N)
+    grads = jax.grad(loss)(params, x[index_B], y[index_B])
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state
 
 
 @partial(jax.jit, static_argnames=("model", "optimizer", "num_steps", "batch_size"))
@@ -105,7 +143,6 @@ def train_ensemble(
     Returns:
       The trained stacked parameters.
     """
-    N = x.shape[0]
     K = jax.tree.leaves(params)[0].shape[0]
     p_N = weights / jnp.sum(weights)
 
@@ -114,10 +151,17 @@ def train_ensemble(
         return optax.softmax_cross_entropy_with_integer_labels(logits_B_C, y_B).mean()
 
     def member_step(member_params, opt_state, member_key):
-        index_B = jax.random.choice(member_key, N, (batch_size,), p=p_N)
-        grads = jax.grad(loss)(member_params, x[index_B], y[index_B])
-        updates, opt_state = optimizer.update(grads, opt_state, member_params)
-        return optax.apply_updates(member_params, updates), opt_state
+        return weighted_minibatch_step(
+            loss,
+            member_params,
+            opt_state,
+            x,
+            y,
+            p_N,
+            key=member_key,
+            optimizer=optimizer,
+            batch_size=batch_size,
+        )
 
     def step(carry, step_key):
         return jax.vmap(member_step)(*carry, jax.random.split(step_key, K)), None
@@ -139,3 +183,40 @@ def predictive_log_probs(
 ) -> Float[Array, "N C"]:
     r"""Log of the ensemble's mean predictive :math:`\frac1K \sum_k p(y \mid x_n, \theta_k)`."""
     return _entropy.mean_log_probs(ensemble_log_probs(params, model, x))
+
+
+def ensemble(
+    model: nn.Module,
+    num_members: int,
+    *,
+    optimizer: optax.GradientTransformation,
+    num_steps: int,
+    batch_size: int,
+) -> Posterior:
+    """A deep ensemble as a :class:`~jaxal.posterior.Posterior`.
+
+    ``fit`` re-initialises the ``K = num_members`` members from ``key`` and trains them
+    together (:func:`train_ensemble`); ``predict`` returns their ``[K, M, C]`` log-probs.
+    """
+    check_positive_int(num_members, "num_members")
+
+    def fit(x, y, weights, *, key):
+        init_key, train_key = jax.random.split(key)
+        params = init_ensemble(model, x[:1], num_members, key=init_key)
+        return train_ensemble(
+            params,
+            x,
+            y,
+            weights,
+            key=train_key,
+            model=model,
+            optimizer=optimizer,
+            num_steps=num_steps,
+            batch_size=batch_size,
+        )
+
+    def predict(params, x, *, key=None):
+        del key  # deterministic given the members
+        return ensemble_log_probs(params, model, x)
+
+    return Posterior(fit, predict)

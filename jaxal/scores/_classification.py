@@ -68,7 +68,7 @@ def bald(log_probs: LogProbs) -> Float[Array, "N"]:
 
 
 def _mean_probs(log_probs: Array) -> Array:
-    return jnp.exp(_entropy.mean_log_probs(log_probs))
+    return _entropy.sample_moments(log_probs)[0]
 
 
 @register("margin", task="classification")

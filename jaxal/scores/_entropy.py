@@ -1,9 +1,22 @@
-"""Entropy primitives in log space (0 log 0 = 0; log-probabilities of -inf are allowed)."""
+"""Entropy primitives (0 log 0 = 0; log-probabilities of -inf are allowed).
 
+The per-point scores need two statistics of the ``K`` samples: the predictive
+``pbar = (1/K) sum_k p_k`` and the mean ``(1/K) sum_k sum_c p_k log p_k``. Both come from one
+pass over the samples (:func:`sample_moments`), a ``fori_loop`` that reads each ``[N, C]``
+slice once: on CPU this is several times faster than XLA's reduction over the leading axis.
+"""
+
+import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
 from jaxal.typing import Array
+
+
+def xlogx(p: Array) -> Array:
+    """``p log p`` with ``0 log 0 = 0``, safe to differentiate."""
+    positive = p > 0
+    return jnp.where(positive, p * jnp.log(jnp.where(positive, p, 1.0)), 0.0)
 
 
 def entropy(log_p: Array, axis: int = -1) -> Array:
@@ -13,22 +26,45 @@ def entropy(log_p: Array, axis: int = -1) -> Array:
     return -jnp.sum(jnp.where(finite, jnp.exp(safe) * safe, 0.0), axis=axis)
 
 
+def sample_moments(log_probs: Array) -> tuple[Array, Array]:
+    """``(pbar [N, C], mean_k sum_c p_k log p_k [N])`` in one pass over the ``K`` samples."""
+    K, N, C = log_probs.shape
+
+    def add_sample(k, carry):
+        sum_p_N_C, sum_plogp_N = carry
+        log_p_N_C = log_probs[k]
+        p_N_C = jnp.exp(log_p_N_C)
+        plogp_N = jnp.sum(p_N_C * jnp.where(p_N_C > 0, log_p_N_C, 0.0), axis=-1)
+        return sum_p_N_C + p_N_C, sum_plogp_N + plogp_N
+
+    zeros = (jnp.zeros((N, C), log_probs.dtype), jnp.zeros((N,), log_probs.dtype))
+    sum_p_N_C, sum_plogp_N = jax.lax.fori_loop(0, K, add_sample, zeros)
+    return sum_p_N_C / K, sum_plogp_N / K
+
+
 def mean_log_probs(log_probs: Array) -> Array:
-    """Log of the predictive ``pbar = (1/K) sum_k p_k``: ``[K, N, C] -> [N, C]``."""
+    """Log of the predictive ``pbar = (1/K) sum_k p_k``: ``[K, N, C] -> [N, C]`` (log space)."""
     K = log_probs.shape[0]
     return logsumexp(log_probs, axis=0) - jnp.log(K).astype(log_probs.dtype)
 
 
+def entropy_terms(log_probs: Array) -> tuple[Array, Array]:
+    """``(H[pbar], E_k H[p_k])``, each ``[N]``, from one pass over the samples."""
+    pbar_N_C, mean_plogp_N = sample_moments(log_probs)
+    return -jnp.sum(xlogx(pbar_N_C), axis=-1), -mean_plogp_N
+
+
 def predictive_entropy(log_probs: Array) -> Array:
     """``H[pbar]``: ``[K, N, C] -> [N]`` (no validation)."""
-    return entropy(mean_log_probs(log_probs))
+    return entropy_terms(log_probs)[0]
 
 
 def expected_entropy(log_probs: Array) -> Array:
     """``E_k H[p_k]``: ``[K, N, C] -> [N]`` (no validation)."""
-    return jnp.mean(entropy(log_probs), axis=0)
+    return entropy_terms(log_probs)[1]
 
 
 def bald(log_probs: Array) -> Array:
     """``H[pbar] - E_k H[p_k]`` clipped at 0 (rounding only): ``[K, N, C] -> [N]``."""
-    return jnp.maximum(predictive_entropy(log_probs) - expected_entropy(log_probs), 0.0)
+    predictive_N, expected_N = entropy_terms(log_probs)
+    return jnp.maximum(predictive_N - expected_N, 0.0)

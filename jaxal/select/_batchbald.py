@@ -144,8 +144,8 @@ def _batchbald(
     K, N, C = log_probs_K_N_C.shape
     dtype = log_probs_K_N_C.dtype
     probs_K_N_C = jnp.exp(log_probs_K_N_C)
-    expected_entropy_N = _entropy.expected_entropy(log_probs_K_N_C)
-    bald_N = jnp.maximum(_entropy.predictive_entropy(log_probs_K_N_C) - expected_entropy_N, 0.0)
+    predictive_entropy_N, expected_entropy_N = _entropy.entropy_terms(log_probs_K_N_C)
+    bald_N = jnp.maximum(predictive_entropy_N - expected_entropy_N, 0.0)
 
     def block_size(num_configs: int) -> int:
         return max(1, min(N, block_elements // (num_configs * C)))

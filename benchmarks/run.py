@@ -1,0 +1,586 @@
+"""Benchmark jaxal's BALD and BatchBALD against batchbald_redux and baal on the same CPU.
+
+Every library sees the same log-probabilities (numpy, fixed seed, float32): jaxal gets the
+``[K, N, C]`` layout, the peers the ``[N, K, C]`` one (transposition is not timed). Each
+figure is the best of several runs after a warm-up; jaxal functions are ``jax.jit``-compiled
+ahead of time (``.lower().compile()``), so compile time is reported separately, and results
+are blocked with ``.block_until_ready()``. Slow peer configurations run once, and those
+predicted to exceed ``--peer-max-s`` are skipped with the reason recorded.
+
+Usage::
+
+    .venv/bin/python benchmarks/run.py --out results/bench          # full run (tens of minutes)
+    .venv/bin/python benchmarks/run.py --out results/quick --quick  # smoke test (a minute)
+
+Writes ``<out>/results.json`` and ``<out>/results.md`` and prints the markdown tables.
+"""
+
+import argparse
+import contextlib
+import datetime
+import importlib.metadata
+import importlib.util
+import inspect
+import json
+import os
+import platform
+import sys
+import time
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # batchbald_redux draws progress bars
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+
+import jaxal  # noqa: E402
+
+K = 20
+C = 10
+BALD_B = 10
+SEED = 0
+PARTS = ("bald", "exact_agreement", "variants", "batchbald")
+
+FULL = {
+    "bald_sizes": [10_000, 1_000_000],
+    "bbald_sizes": [2_000, 10_000],
+    "batch_sizes": [10, 50],
+    "num_samples": 10_000,
+    "block_elements": [2**20, 2**22, 2**24],
+    "exact_checks": [(2_000, 10, 5), (2_000, 2, 10)],  # (N, C, b): C**(b-1) <= num_samples
+}
+QUICK = {
+    "bald_sizes": [10_000],
+    "bbald_sizes": [1_000],
+    "batch_sizes": [10],
+    "num_samples": 1_000,
+    "block_elements": [2**20, 2**22],
+    "exact_checks": [(500, 10, 3)],
+}
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def make_log_probs(N: int, num_classes: int = C, seed: int = SEED) -> np.ndarray:
+    """``[N, K, C]`` float32 log-probs: ``log_softmax(2 * randn(N, 1, C) + randn(N, K, C))``."""
+    rng = np.random.default_rng(seed)
+    logits = 2.0 * rng.standard_normal((N, 1, num_classes)) + rng.standard_normal(
+        (N, K, num_classes)
+    )
+    logits -= logits.max(axis=-1, keepdims=True)
+    logits -= np.log(np.exp(logits).sum(axis=-1, keepdims=True))
+    return logits.astype(np.float32)
+
+
+def jaxal_layout(log_probs_N_K_C: np.ndarray) -> jax.Array:
+    """The ``[K, N, C]`` device copy jaxal takes."""
+    return jax.device_put(np.ascontiguousarray(log_probs_N_K_C.transpose(1, 0, 2)))
+
+
+def num_exact_steps(num_classes: int, b: int, num_samples: int) -> int:
+    """Greedy steps whose ``C**i`` batch configurations are enumerated (both libraries' rule)."""
+    i = 0
+    while i < b and num_classes**i <= num_samples:
+        i += 1
+    return i
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+def best_of(fn: Callable[[], object], repeats: int, budget_s: float) -> float:
+    """Best wall time of ``fn`` over up to ``repeats`` runs after one warm-up run.
+
+    Stops early once the runs have used ``budget_s`` seconds (always at least one timed run).
+    """
+    fn()
+    times: list[float] = []
+    while len(times) < repeats and (not times or sum(times) < budget_s):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def time_jitted(fn: Callable, args: tuple, repeats: int, budget_s: float) -> dict:
+    """Compile ``jax.jit(fn)`` ahead of time, then time the compiled call; returns its output."""
+    start = time.perf_counter()
+    compiled = jax.jit(fn).lower(*args).compile()
+    compile_s = time.perf_counter() - start
+
+    def call():
+        return jax.block_until_ready(compiled(*args))
+
+    run_s = best_of(call, repeats, budget_s)
+    return {"run_s": run_s, "compile_s": compile_s, "output": call()}
+
+
+def time_peer(fn: Callable[[], object], repeats: int, single_above_s: float) -> dict:
+    """Time a peer call: best of ``repeats`` after warm-up, or one run if that run is slow."""
+    start = time.perf_counter()
+    output = fn()
+    first_s = time.perf_counter() - start
+    if first_s > single_above_s:
+        return {"run_s": first_s, "runs": 1, "output": output}
+    return {"run_s": best_of(fn, repeats, single_above_s), "runs": repeats, "output": output}
+
+
+@contextlib.contextmanager
+def toma_gc(enabled: bool):
+    """Turn toma's per-chunk ``gc.collect()`` (batchbald_redux's chunking) on or off.
+
+    toma collects garbage before every chunk of 1,024 points to free CUDA memory; on CPU in
+    a process holding jax and torch each collection costs ~0.1 s, which dominates BALD.
+    """
+    import toma
+
+    saved = toma.gc_cuda
+    if not enabled:
+        toma.gc_cuda = lambda: None
+    try:
+        yield
+    finally:
+        toma.gc_cuda = saved
+
+
+# ----------------------------------------------------------------------------- BALD
+
+
+def load_baal_bald() -> type:
+    """baal's ``BALD`` heuristic class.
+
+    ``import baal`` pulls in torchmetrics, which imports torchvision when it is installed; a
+    torchvision built for another torch fails to import. The heuristics need neither, so on
+    failure they are loaded without running ``baal/__init__.py``.
+    """
+    try:
+        from baal.active.heuristics import BALD
+    except (ImportError, RuntimeError):
+        for name in [m for m in sys.modules if m == "baal" or m.startswith("baal.")]:
+            del sys.modules[name]
+        package = types.ModuleType("baal")
+        package.__path__ = list(importlib.util.find_spec("baal").submodule_search_locations)
+        sys.modules["baal"] = package
+        from baal.active.heuristics.heuristics import BALD
+    return BALD
+
+
+def jaxal_bald_top_k(log_probs_K_N_C: jax.Array) -> jax.Array:
+    """jaxal's BALD batch: score every point, keep the ``BALD_B`` best."""
+    return jaxal.select.top_k(jaxal.scores.bald(log_probs_K_N_C), BALD_B)
+
+
+def bald_benchmark(N: int, repeats: int) -> dict:
+    """jaxal bald + top_k vs batchbald_redux ``get_bald_batch`` vs baal ``BALD().get_ranks``."""
+    import torch
+    from batchbald_redux.batchbald import get_bald_batch
+
+    BALD = load_baal_bald()
+
+    log_probs_N_K_C = make_log_probs(N)
+    log_probs_K_N_C = jaxal_layout(log_probs_N_K_C)
+    torch_N_K_C = torch.from_numpy(log_probs_N_K_C)
+    probs_N_C_K = np.ascontiguousarray(np.exp(log_probs_N_K_C).transpose(0, 2, 1))
+    heuristic = BALD()
+
+    jaxal_t = time_jitted(jaxal_bald_top_k, (log_probs_K_N_C,), repeats, budget_s=30)
+
+    def redux():
+        return get_bald_batch(torch_N_K_C, BALD_B).indices
+
+    redux_t = time_peer(redux, repeats, 30)
+    with toma_gc(enabled=False):
+        redux_no_gc_t = time_peer(redux, repeats, 30)
+    baal_t = time_peer(lambda: heuristic.get_ranks(probs_N_C_K)[0][:BALD_B], repeats, 30)
+
+    top_jaxal = [int(i) for i in jaxal_t["output"]]
+    top_redux = [int(i) for i in redux_t["output"]]
+    top_baal = [int(i) for i in baal_t["output"]]
+    return {
+        "N": N,
+        "K": K,
+        "C": C,
+        "b": BALD_B,
+        "jaxal": {"run_s": jaxal_t["run_s"], "compile_s": jaxal_t["compile_s"]},
+        "batchbald_redux": {"run_s": redux_t["run_s"], "runs": redux_t["runs"]},
+        "batchbald_redux_no_toma_gc": {
+            "run_s": redux_no_gc_t["run_s"],
+            "runs": redux_no_gc_t["runs"],
+        },
+        "baal": {"run_s": baal_t["run_s"], "runs": baal_t["runs"]},
+        "ratio_redux_over_jaxal": redux_t["run_s"] / jaxal_t["run_s"],
+        "ratio_redux_no_toma_gc_over_jaxal": redux_no_gc_t["run_s"] / jaxal_t["run_s"],
+        "ratio_baal_over_jaxal": baal_t["run_s"] / jaxal_t["run_s"],
+        "top_k": {"jaxal": top_jaxal, "batchbald_redux": top_redux, "baal": top_baal},
+        "top_k_equal_redux": top_jaxal == top_redux,
+        "top_k_equal_baal": top_jaxal == top_baal,
+    }
+
+
+# ----------------------------------------------------------------------------- BatchBALD
+
+
+def jaxal_batchbald_fn(b: int, num_samples: int, **options) -> Callable:
+    """``(log_probs_K_N_C, key) -> (indices, scores)`` with the static settings bound."""
+
+    def select(log_probs_K_N_C, key):
+        return jaxal.select.batchbald(
+            log_probs_K_N_C, b, key=key, num_samples=num_samples, **options
+        )
+
+    return select
+
+
+def time_jaxal_batchbald(
+    log_probs_K_N_C: jax.Array, b: int, num_samples: int, repeats: int, **options
+) -> dict:
+    """Compile and time jaxal's BatchBALD; ``options`` go to ``jaxal.select.batchbald``."""
+    fn = jaxal_batchbald_fn(b, num_samples, **options)
+    timed = time_jitted(fn, (log_probs_K_N_C, jax.random.key(SEED)), repeats, budget_s=60)
+    indices, scores = timed["output"]
+    return {
+        "run_s": timed["run_s"],
+        "compile_s": timed["compile_s"],
+        "indices": [int(i) for i in indices],
+        "joint_mi": float(scores[-1]),
+    }
+
+
+def peer_cost_units(N: int, b: int, num_classes: int, num_samples: int) -> int:
+    """batchbald_redux's work, ``N K C sum_i min(C**i, M)``, to predict its run time."""
+    configs = sum(min(num_classes**i, num_samples) for i in range(b))
+    return N * K * num_classes * configs
+
+
+def time_redux_batchbald(
+    log_probs_N_K_C: np.ndarray, b: int, num_samples: int, repeats: int, single_above_s: float
+) -> dict:
+    """Time ``get_batchbald_batch`` at its fastest: float32 (the input's dtype), no toma gc."""
+    import torch
+    from batchbald_redux.batchbald import get_batchbald_batch
+
+    torch_N_K_C = torch.from_numpy(log_probs_N_K_C)
+    with toma_gc(enabled=False):
+        timed = time_peer(
+            lambda: get_batchbald_batch(torch_N_K_C, b, num_samples), repeats, single_above_s
+        )
+    return {
+        "run_s": timed["run_s"],
+        "runs": timed["runs"],
+        "indices": [int(i) for i in timed["output"].indices],
+        "joint_mi": float(timed["output"].scores[-1]),
+    }
+
+
+def agreement(jaxal_r: dict, redux_r: dict, exact_steps: int) -> dict:
+    """Overlap of the selected sets, equal exact-path prefix, and the joint-MI difference."""
+    a, r = jaxal_r["indices"], redux_r["indices"]
+    return {
+        "indices_equal": a == r,
+        "overlap": len(set(a) & set(r)) / len(a),
+        "exact_steps": exact_steps,
+        "exact_prefix_equal": a[:exact_steps] == r[:exact_steps],
+        "joint_mi_diff": jaxal_r["joint_mi"] - redux_r["joint_mi"],
+    }
+
+
+class PeerBudget:
+    """Predicts batchbald_redux run times from the slowest rate seen so far."""
+
+    def __init__(self, max_s: float):
+        self.max_s = max_s
+        self.seconds_per_unit = 0.0
+
+    def predict(self, units: int) -> float:
+        return units * self.seconds_per_unit
+
+    def record(self, units: int, seconds: float) -> None:
+        self.seconds_per_unit = max(self.seconds_per_unit, seconds / units)
+
+
+def batchbald_benchmark(
+    N: int, b: int, num_samples: int, repeats: int, budget: PeerBudget, single_above_s: float
+) -> dict:
+    """jaxal ``batchbald`` vs batchbald_redux ``get_batchbald_batch`` on one configuration."""
+    log_probs_N_K_C = make_log_probs(N)
+    jaxal_r = time_jaxal_batchbald(jaxal_layout(log_probs_N_K_C), b, num_samples, repeats)
+    result = {"N": N, "K": K, "C": C, "b": b, "num_samples": num_samples, "jaxal": jaxal_r}
+    units = peer_cost_units(N, b, C, num_samples)
+    predicted_s = budget.predict(units)
+    if predicted_s > budget.max_s:
+        result["batchbald_redux"] = {
+            "skipped": f"predicted {predicted_s:.0f} s > --peer-max-s {budget.max_s:.0f} s "
+            "(from the slowest rate of the smaller configurations)"
+        }
+        return result
+    redux_r = time_redux_batchbald(log_probs_N_K_C, b, num_samples, repeats, single_above_s)
+    budget.record(units, redux_r["run_s"])
+    result["batchbald_redux"] = redux_r
+    result["ratio_redux_over_jaxal"] = redux_r["run_s"] / jaxal_r["run_s"]
+    result["agreement"] = agreement(jaxal_r, redux_r, num_exact_steps(C, b, num_samples))
+    return result
+
+
+def exact_agreement(N: int, num_classes: int, b: int, num_samples: int) -> dict:
+    """A configuration on the exact path: jaxal's indices must equal batchbald_redux's."""
+    import torch
+    from batchbald_redux.batchbald import get_batchbald_batch
+
+    log_probs_N_K_C = make_log_probs(N, num_classes)
+    fn = jax.jit(jaxal_batchbald_fn(b, num_samples))
+    indices, scores = fn(jaxal_layout(log_probs_N_K_C), jax.random.key(SEED))
+    redux = get_batchbald_batch(torch.from_numpy(log_probs_N_K_C), b, num_samples)
+    jaxal_indices = [int(i) for i in indices]
+    return {
+        "N": N,
+        "C": num_classes,
+        "b": b,
+        "num_samples": num_samples,
+        "exact_steps": num_exact_steps(num_classes, b, num_samples),
+        "jaxal": jaxal_indices,
+        "batchbald_redux": list(redux.indices),
+        "indices_equal": jaxal_indices == list(redux.indices),
+        "joint_mi_diff": float(scores[-1]) - float(redux.scores[-1]),
+    }
+
+
+def variants_benchmark(
+    N: int, b: int, num_samples: int, block_elements: list[int], repeats: int
+) -> list[dict]:
+    """jaxal BatchBALD with ``lazy=False`` and with several ``block_elements`` values."""
+    log_probs_K_N_C = jaxal_layout(make_log_probs(N))
+    settings = [{"lazy": True, "block_elements": e} for e in block_elements]
+    default = inspect.signature(jaxal.select.batchbald).parameters["block_elements"].default
+    settings.append({"lazy": False, "block_elements": default})
+    rows = []
+    for options in settings:
+        timed = time_jaxal_batchbald(log_probs_K_N_C, b, num_samples, repeats, **options)
+        rows.append({"N": N, "b": b, "num_samples": num_samples, **options, **timed})
+    return rows
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def machine_info() -> dict:
+    """CPU, library versions and thread counts of this run."""
+    import torch
+
+    version = importlib.metadata.version
+
+    return {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+        "processor": platform.processor() or platform.machine(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "jax_backend": jax.default_backend(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "batchbald_redux": version("batchbald-redux"),
+        "baal": version("baal"),
+        "numpy": np.__version__,
+        "load_average_start": os.getloadavg(),
+    }
+
+
+def _s(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds:.4g}"
+
+
+def _x(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio:.1f}×"
+
+
+def bald_table(rows: list[dict]) -> list[str]:
+    lines = [
+        f"### BALD + top-{BALD_B} (K = {K}, C = {C}); seconds, best of repeats",
+        "",
+        "| N | jaxal | jaxal compile | batchbald_redux | redux, no toma gc | baal "
+        "| redux / jaxal | redux no gc / jaxal | baal / jaxal | top-10 = redux | top-10 = baal |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|:---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['N']:,} | {_s(r['jaxal']['run_s'])} | {_s(r['jaxal']['compile_s'])} "
+            f"| {_s(r['batchbald_redux']['run_s'])} "
+            f"| {_s(r['batchbald_redux_no_toma_gc']['run_s'])} | {_s(r['baal']['run_s'])} "
+            f"| {_x(r['ratio_redux_over_jaxal'])} | {_x(r['ratio_redux_no_toma_gc_over_jaxal'])} "
+            f"| {_x(r['ratio_baal_over_jaxal'])} "
+            f"| {r['top_k_equal_redux']} | {r['top_k_equal_baal']} |"
+        )
+    return lines
+
+
+def batchbald_table(rows: list[dict]) -> list[str]:
+    lines = [
+        f"### BatchBALD (K = {K}, C = {C}, M = num_samples); seconds, jaxal lazy greedy",
+        "",
+        "| N | b | M | jaxal | jaxal compile | batchbald_redux | redux / jaxal "
+        "| same exact prefix | overlap | joint MI jaxal | joint MI redux |",
+        "|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        peer, agree = r["batchbald_redux"], r.get("agreement")
+        prefix = str(agree["exact_prefix_equal"]) if agree else "—"
+        overlap = f"{agree['overlap']:.0%}" if agree else "—"
+        peer_mi = f"{peer['joint_mi']:.3f}" if "joint_mi" in peer else "—"
+        peer_s = f"skipped ({peer['skipped']})" if "skipped" in peer else _s(peer["run_s"])
+        if "runs" in peer and peer["runs"] == 1:
+            peer_s += " (1 run)"
+        lines.append(
+            f"| {r['N']:,} | {r['b']} | {r['num_samples']:,} | {_s(r['jaxal']['run_s'])} "
+            f"| {_s(r['jaxal']['compile_s'])} | {peer_s} | {_x(r.get('ratio_redux_over_jaxal'))} "
+            f"| {prefix} | {overlap} | {r['jaxal']['joint_mi']:.3f} | {peer_mi} |"
+        )
+    return lines
+
+
+def variants_table(rows: list[dict]) -> list[str]:
+    base = min(r["run_s"] for r in rows if r["lazy"])
+    lines = [
+        f"### jaxal BatchBALD variants (N = {rows[0]['N']:,}, b = {rows[0]['b']}, "
+        f"M = {rows[0]['num_samples']:,})",
+        "",
+        "| lazy | block_elements | run (s) | compile (s) | run / fastest lazy |",
+        "|:---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        exponent = int(np.log2(r["block_elements"]))
+        lines.append(
+            f"| {r['lazy']} | 2^{exponent} | {_s(r['run_s'])} | {_s(r['compile_s'])} "
+            f"| {_x(r['run_s'] / base)} |"
+        )
+    return lines
+
+
+def exact_table(rows: list[dict]) -> list[str]:
+    lines = [
+        "### Exact-path agreement with batchbald_redux (C**(b-1) <= M: no sampling)",
+        "",
+        "| N | C | b | indices equal | joint MI diff | jaxal indices |",
+        "|---:|---:|---:|:---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['N']:,} | {r['C']} | {r['b']} | {r['indices_equal']} "
+            f"| {r['joint_mi_diff']:.2e} | {r['jaxal']} |"
+        )
+    return lines
+
+
+def markdown(results: dict) -> str:
+    m = results["machine"]
+    header = [
+        "# jaxal benchmarks",
+        "",
+        f"{m['date']}: {m['cpu_count']} CPUs ({m['processor']}), jax {m['jax']} "
+        f"({m['jax_backend']}), torch {m['torch']} ({m['torch_threads']} threads), "
+        f"1-min load average at start {m['load_average_start'][0]:.1f}. "
+        f"Command: `{results['command']}`",
+        "",
+    ]
+    tables = {
+        "bald": bald_table,
+        "batchbald": batchbald_table,
+        "variants": variants_table,
+        "exact_agreement": exact_table,
+    }
+    sections = [table(results[key]) for key, table in tables.items() if results.get(key)]
+    return "\n".join(header + [line for s in sections for line in [*s, ""]])
+
+
+# ----------------------------------------------------------------------------- main
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser.add_argument("--quick", action="store_true", help="small sizes, a minute's smoke run")
+    parser.add_argument("--bald-sizes", type=int, nargs="+", help="pool sizes N for BALD")
+    parser.add_argument("--sizes", type=int, nargs="+", help="pool sizes N for BatchBALD")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", help="BatchBALD batch sizes b")
+    parser.add_argument("--num-samples", type=int, help="sampled configurations M")
+    parser.add_argument("--block-elements", type=int, nargs="+", help="values to compare")
+    parser.add_argument(
+        "--parts", nargs="+", choices=PARTS, default=list(PARTS), help="benchmarks to run"
+    )
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs after warm-up")
+    parser.add_argument(
+        "--peer-max-s", type=float, default=600, help="skip peer configs predicted slower"
+    )
+    parser.add_argument(
+        "--peer-single-above-s", type=float, default=20, help="run slower peer configs once"
+    )
+    return parser.parse_args()
+
+
+def settings(args: argparse.Namespace) -> dict:
+    """The preset (full or ``--quick``) overridden by explicit flags."""
+    chosen = dict(QUICK if args.quick else FULL)
+    overrides = {
+        "bald_sizes": args.bald_sizes,
+        "bbald_sizes": args.sizes,
+        "batch_sizes": args.batch_sizes,
+        "num_samples": args.num_samples,
+        "block_elements": args.block_elements,
+    }
+    chosen.update({k: v for k, v in overrides.items() if v is not None})
+    return chosen
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def main() -> None:
+    args = parse_args()
+    cfg = settings(args)
+    M = cfg["num_samples"]
+    results = {
+        "command": "python benchmarks/run.py " + " ".join(sys.argv[1:]),
+        "machine": machine_info(),
+        "settings": {k: v for k, v in cfg.items()},
+        "bald": [],
+        "batchbald": [],
+    }
+    parts = set(args.parts)
+    for N in cfg["bald_sizes"] if "bald" in parts else []:
+        log(f"BALD N={N}")
+        results["bald"].append(bald_benchmark(N, args.repeats))
+        save(results, args.out)
+    if "exact_agreement" in parts:
+        log("exact-path agreement")
+        results["exact_agreement"] = [exact_agreement(*c, M) for c in cfg["exact_checks"]]
+    if "variants" in parts:
+        N = max(cfg["bbald_sizes"])
+        log(f"jaxal variants N={N}")
+        results["variants"] = variants_benchmark(N, 10, M, cfg["block_elements"], args.repeats)
+        save(results, args.out)
+    budget = PeerBudget(args.peer_max_s)
+    for N in sorted(cfg["bbald_sizes"]) if "batchbald" in parts else []:
+        for b in sorted(cfg["batch_sizes"]):
+            log(f"BatchBALD N={N} b={b}")
+            results["batchbald"].append(
+                batchbald_benchmark(N, b, M, args.repeats, budget, args.peer_single_above_s)
+            )
+            save(results, args.out)
+    results["machine"]["load_average_end"] = os.getloadavg()
+    print(save(results, args.out))
+
+
+def save(results: dict, out: Path) -> str:
+    """Write ``results.json`` and ``results.md`` (after every benchmark); return the markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    table = markdown(results)
+    (out / "results.md").write_text(table)
+    return table
+
+
+if __name__ == "__main__":
+    main()

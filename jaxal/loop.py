@@ -1,0 +1,238 @@
+"""The compiled active-learning loop: whole rounds in one ``jit``, seeds under ``vmap``.
+
+A round predicts over the pool, scores and selects a batch among the unlabelled points,
+adds it to the labelled mask, refits the posterior on the labelled points and evaluates it
+on the test set. Shapes never change (the labelled set is a boolean mask over a fixed pool
+and the posterior fits with 0/1 weights), so rounds 2..R reuse the program compiled for
+round 1. ``jax.vmap`` over a batch of states runs many seeds in one program.
+
+Design decisions:
+
+* :class:`LoopState` holds what changes between rounds (mask, posterior parameters, key,
+  round counter, history). The pool and test arrays (:class:`jaxal.data.Dataset`) are
+  passed beside it: they are shared by every seed under ``vmap`` without being copied, and
+  a checkpoint stores only what an interruption could lose. Optimiser state lives inside
+  ``params`` for posteriors that warm-start; the default protocol refits from scratch.
+* The key is stored as raw key data (``uint32``), so states checkpoint with orbax as-is.
+* :func:`run` is a Python loop over the jitted round that checkpoints after every round;
+  :func:`restore` reads the latest checkpoint back. A checkpoint is written (atomically, by
+  orbax) before the next round starts, so an interruption loses at most the round in flight
+  and never an acquired label of a finished round.
+"""
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import orbax.checkpoint as ocp
+
+from jaxal.data import Dataset
+from jaxal.posterior import Posterior
+from jaxal.scores import _entropy
+from jaxal.strategies import Strategy
+from jaxal.typing import Array, Key
+
+
+class LoopState(NamedTuple):
+    """Everything that changes between rounds; a pytree (leading seed axis under ``vmap``).
+
+    Attributes:
+      labelled: bool ``[N]`` mask of labelled pool points.
+      params: the posterior's fitted parameters (any pytree).
+      key: raw PRNG key data (``jax.random.key_data``) for the next round.
+      round: int32 scalar, rounds completed.
+      acquired: int32 ``[R, B]`` pool indices acquired in each round (``-1``: not yet).
+      metrics: ``{"accuracy", "nll"}`` (classification) or ``{"rmse", "nll"}``
+        (regression), each ``[R + 1]``: after the initial fit and after each round (NaN: not
+        yet).
+    """
+
+    labelled: Array
+    params: Any
+    key: Array
+    round: Array
+    acquired: Array
+    metrics: dict[str, Array]
+
+
+def evaluate(prediction, y: Array) -> dict[str, Array]:
+    """Test metrics of a posterior's predictions.
+
+    Classification (``log_probs [K, M, C]``): accuracy and mean negative log-likelihood of the
+    mixture predictive. Regression (``(mean, var) [K, M]``): RMSE of the mixture mean and mean
+    Gaussian negative log-likelihood of the moment-matched predictive.
+    """
+    if isinstance(prediction, tuple):
+        mean_K_M, var_K_M = prediction
+        mu_M = jnp.mean(mean_K_M, axis=0)
+        total_var_M = jnp.var(mean_K_M, axis=0) + jnp.mean(var_K_M, axis=0)
+        nll_M = 0.5 * (jnp.log(2 * jnp.pi * total_var_M) + (y - mu_M) ** 2 / total_var_M)
+        return {"rmse": jnp.sqrt(jnp.mean((y - mu_M) ** 2)), "nll": jnp.mean(nll_M)}
+    log_pbar_M_C = _entropy.mean_log_probs(prediction)
+    nll_M = -jnp.take_along_axis(log_pbar_M_C, y[:, None], axis=1)[:, 0]
+    accuracy = jnp.mean(jnp.argmax(log_pbar_M_C, axis=-1) == y)
+    return {"accuracy": accuracy, "nll": jnp.mean(nll_M)}
+
+
+def _fit_and_evaluate(posterior: Posterior, data: Dataset, labelled: Array, key: Key):
+    fit_key, predict_key = jax.random.split(key)
+    weights = labelled.astype(data.x_pool.dtype)
+    params = posterior.fit(data.x_pool, data.y_pool, weights, key=fit_key)
+    return params, evaluate(posterior.predict(params, data.x_test, key=predict_key), data.y_test)
+
+
+def _check_budget(num_points: int, initial: int, rounds: int, b: int) -> None:
+    for name, value, low in (("initial", initial, 1), ("rounds", rounds, 0), ("b", b, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
+    if b > num_points:
+        raise ValueError(f"b = {b} is larger than the pool (N = {num_points})")
+    budget = initial + rounds * b
+    if budget > num_points:
+        raise ValueError(
+            f"the budget initial + rounds * b = {initial} + {rounds} * {b} = {budget} exceeds "
+            f"the pool (N = {num_points}); lower rounds or b"
+        )
+
+
+@partial(jax.jit, static_argnames=("posterior", "initial", "rounds", "b"))
+def _init(data: Dataset, key: Key, *, posterior: Posterior, initial: int, rounds: int, b: int):
+    N = data.x_pool.shape[0]
+    initial_key, fit_key, next_key = jax.random.split(key, 3)
+    labelled = (
+        jnp.zeros((N,), bool)
+        .at[jax.random.choice(initial_key, N, (initial,), replace=False)]
+        .set(True)
+    )
+    params, metrics = _fit_and_evaluate(posterior, data, labelled, fit_key)
+    history = {k: jnp.full((rounds + 1,), jnp.nan).at[0].set(v) for k, v in metrics.items()}
+    return LoopState(
+        labelled=labelled,
+        params=params,
+        key=jax.random.key_data(next_key),
+        round=jnp.zeros((), jnp.int32),
+        acquired=jnp.full((rounds, b), -1, jnp.int32),
+        metrics=history,
+    )
+
+
+def init(
+    data: Dataset,
+    *,
+    key: Key,
+    posterior: Posterior,
+    initial: int,
+    rounds: int,
+    b: int,
+    seeds: int | None = None,
+) -> LoopState:
+    """The state before the first acquisition: ``initial`` random labels, posterior fitted.
+
+    With ``seeds = S``, ``key`` is split into ``S`` keys and the result is a batch of ``S``
+    independent states (leading axis ``S``) that :func:`run` advances in one program.
+
+    Raises:
+      ValueError: when ``initial + rounds * b`` exceeds the pool or a count is not positive.
+    """
+    _check_budget(data.x_pool.shape[0], initial, rounds, b)
+    make = partial(_init, posterior=posterior, initial=initial, rounds=rounds, b=b)
+    if seeds is None:
+        return make(data, key)
+    return jax.vmap(make, in_axes=(None, 0))(data, jax.random.split(key, seeds))
+
+
+def acquisition_round(
+    state: LoopState, data: Dataset, *, posterior: Posterior, strategy: Strategy, b: int
+) -> LoopState:
+    """One round: predict on the pool, select ``b`` unlabelled points, refit, evaluate.
+
+    Pure and jittable (``posterior``, ``strategy`` and ``b`` static); see :data:`round_step`.
+    """
+    key = jax.random.wrap_key_data(state.key)
+    predict_key, select_key, fit_key, next_key = jax.random.split(key, 4)
+    samples = posterior.predict(state.params, data.x_pool, key=predict_key)
+    index_B = strategy(select_key, samples, ~state.labelled, b).astype(jnp.int32)
+    labelled = state.labelled.at[index_B].set(True)
+    params, metrics = _fit_and_evaluate(posterior, data, labelled, fit_key)
+    return LoopState(
+        labelled=labelled,
+        params=params,
+        key=jax.random.key_data(next_key),
+        round=state.round + 1,
+        acquired=state.acquired.at[state.round].set(index_B),
+        metrics={k: v.at[state.round + 1].set(metrics[k]) for k, v in state.metrics.items()},
+    )
+
+
+def _acquisition_round_seeds(state, data, *, posterior, strategy, b):
+    one = partial(acquisition_round, posterior=posterior, strategy=strategy, b=b)
+    return jax.vmap(one, in_axes=(0, None))(state, data)
+
+
+_STATIC = ("posterior", "strategy", "b")
+round_step = jax.jit(acquisition_round, static_argnames=_STATIC)
+"""One jitted round for a single state."""
+round_step_seeds = jax.jit(_acquisition_round_seeds, static_argnames=_STATIC)
+"""One jitted round for a batch of states (leading seed axis): all seeds in one program."""
+
+
+def _checkpoint_manager(directory: str | Path) -> ocp.CheckpointManager:
+    options = ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
+    return ocp.CheckpointManager(Path(directory).absolute(), options=options)
+
+
+def run(
+    state: LoopState,
+    data: Dataset,
+    *,
+    posterior: Posterior,
+    strategy: Strategy,
+    checkpoint_dir: str | Path | None = None,
+    on_round: Callable[[LoopState], None] | None = None,
+) -> LoopState:
+    """Run the remaining rounds of ``state`` (single or seed-batched), checkpointing each.
+
+    Args:
+      state: from :func:`init` or :func:`restore`; its ``acquired`` shape fixes ``R`` and ``b``.
+      data: the pool and test arrays the state was made with.
+      posterior, strategy: as for :func:`acquisition_round`.
+      checkpoint_dir: if given, the state is saved there after every round (orbax).
+      on_round: called with the new state after each round (progress bars, logging).
+
+    Returns:
+      The final state, after ``R`` rounds.
+    """
+    rounds, b = state.acquired.shape[-2:]
+    step = round_step_seeds if state.round.ndim == 1 else round_step
+    manager = _checkpoint_manager(checkpoint_dir) if checkpoint_dir is not None else None
+    done = int(jnp.min(state.round))
+    for r in range(done, rounds):
+        state = step(state, data, posterior=posterior, strategy=strategy, b=int(b))
+        if manager is not None:
+            manager.save(r + 1, args=ocp.args.StandardSave(state))
+            manager.wait_until_finished()
+        if on_round is not None:
+            on_round(state)
+    if manager is not None:
+        manager.close()
+    return state
+
+
+def restore(checkpoint_dir: str | Path, like: LoopState) -> LoopState | None:
+    """The latest checkpointed state in ``checkpoint_dir``, or ``None`` if there is none.
+
+    ``like`` gives the structure, shapes and dtypes: a state made with the same settings, or
+    ``jax.eval_shape`` of :func:`init` (costs no computation).
+    """
+    manager = _checkpoint_manager(checkpoint_dir)
+    step = manager.latest_step()
+    if step is None:
+        manager.close()
+        return None
+    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    state = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    manager.close()
+    return LoopState(*state) if not isinstance(state, LoopState) else state

@@ -1,0 +1,183 @@
+"""The compiled loop: no recompilation, seeds under vmap, checkpoint / resume, bad budgets."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxal
+from jaxal import loop
+from jaxal.data import Dataset
+
+
+def toy_data(seed: int = 0) -> Dataset:
+    """Three Gaussian blobs in 4-D: 60 pool and 30 test points."""
+    rng = np.random.default_rng(seed)
+    centres = 3.0 * rng.standard_normal((3, 4))
+
+    def sample(n):
+        y = rng.integers(0, 3, n)
+        return (centres[y] + rng.standard_normal((n, 4))).astype(np.float32), y.astype(np.int32)
+
+    (x_pool, y_pool), (x_test, y_test) = sample(60), sample(30)
+    return Dataset(
+        jnp.asarray(x_pool), jnp.asarray(y_pool), jnp.asarray(x_test), jnp.asarray(y_test), 3
+    )
+
+
+POSTERIOR = jaxal.posterior.ensemble(
+    jaxal.posterior.MLP(num_classes=3, hidden=(8,)),
+    2,
+    optimizer=optax.adam(1e-2),
+    num_steps=20,
+    batch_size=8,
+)
+SETTINGS = dict(posterior=POSTERIOR, initial=6, rounds=3, b=4)
+
+
+def _assert_same(a: loop.LoopState, b: loop.LoopState):
+    np.testing.assert_array_equal(a.labelled, b.labelled)
+    np.testing.assert_array_equal(a.acquired, b.acquired)
+    np.testing.assert_array_equal(a.round, b.round)
+    for name in a.metrics:
+        np.testing.assert_allclose(a.metrics[name], b.metrics[name], rtol=1e-5, err_msg=name)
+
+
+def test_a_run_acquires_distinct_unlabelled_points_and_records_metrics():
+    data = toy_data()
+    start = loop.init(data, key=jax.random.key(0), **SETTINGS)
+    end = loop.run(start, data, posterior=POSTERIOR, strategy=jaxal.strategies.get("bald"))
+    acquired = np.asarray(end.acquired).ravel()
+    assert len(set(acquired.tolist())) == 12
+    assert not np.asarray(start.labelled)[acquired].any()
+    assert int(end.labelled.sum()) == 6 + 12
+    assert np.isfinite(end.metrics["accuracy"]).all() and np.isfinite(end.metrics["nll"]).all()
+
+
+def test_no_recompilation_after_the_first_round():
+    traces = []
+
+    def counting_random(key, samples, available, b):
+        traces.append(1)  # runs once per trace, i.e. per compilation
+        return jaxal.strategies.random(key, samples, available, b)
+
+    data = toy_data()
+    state = loop.init(data, key=jax.random.key(0), **SETTINGS)
+    loop.run(state, data, posterior=POSTERIOR, strategy=counting_random)
+    assert len(traces) == 1
+
+
+@pytest.mark.parametrize("strategy", ["random", "bald"])
+def test_vmap_over_seeds_equals_the_seeds_run_separately(strategy):
+    data = toy_data()
+    key = jax.random.key(3)
+    batched = loop.init(data, key=key, seeds=3, **SETTINGS)
+    batched = loop.run(batched, data, posterior=POSTERIOR, strategy=jaxal.strategies.get(strategy))
+    for s, seed_key in enumerate(jax.random.split(key, 3)):
+        single = loop.init(data, key=seed_key, **SETTINGS)
+        single = loop.run(
+            single, data, posterior=POSTERIOR, strategy=jaxal.strategies.get(strategy)
+        )
+        _assert_same(jax.tree.map(lambda x, s=s: x[s], batched), single)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+def test_resume_after_an_interruption_gives_the_uninterrupted_result(tmp_path):
+    data = toy_data()
+    strategy = jaxal.strategies.get("margin")
+    start = loop.init(data, key=jax.random.key(1), **SETTINGS)
+    uninterrupted = loop.run(start, data, posterior=POSTERIOR, strategy=strategy)
+
+    def interrupt_after_first(state):
+        if int(state.round) == 1:
+            raise _Interrupt
+
+    with pytest.raises(_Interrupt):
+        loop.run(
+            start,
+            data,
+            posterior=POSTERIOR,
+            strategy=strategy,
+            checkpoint_dir=tmp_path,
+            on_round=interrupt_after_first,
+        )
+    restored = loop.restore(tmp_path, like=start)
+    assert int(restored.round) == 1
+    np.testing.assert_array_equal(restored.acquired[0], uninterrupted.acquired[0])
+    resumed = loop.run(
+        restored, data, posterior=POSTERIOR, strategy=strategy, checkpoint_dir=tmp_path
+    )
+    _assert_same(resumed, uninterrupted)
+
+
+KILLED_RUN = """
+import os, signal, sys
+import jax
+sys.path.insert(0, {root!r})
+from tests.test_loop import POSTERIOR, SETTINGS, toy_data
+import jaxal
+from jaxal import loop
+
+def die_after_two(state):
+    if int(state.round) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+data = toy_data()
+state = loop.init(data, key=jax.random.key(2), **SETTINGS)
+loop.run(state, data, posterior=POSTERIOR, strategy=jaxal.strategies.get("bald"),
+         checkpoint_dir={directory!r}, on_round=die_after_two)
+"""
+
+
+def test_a_killed_process_loses_no_finished_round(tmp_path):
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    script = tmp_path / "killed.py"
+    script.write_text(
+        textwrap.dedent(KILLED_RUN.format(root=root, directory=str(tmp_path / "ckpt")))
+    )
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, timeout=300)
+    assert result.returncode == -9, result.stderr.decode()[-2000:]
+
+    data = toy_data()
+    start = loop.init(data, key=jax.random.key(2), **SETTINGS)
+    restored = loop.restore(tmp_path / "ckpt", like=jax.eval_shape(lambda: start))
+    assert int(restored.round) == 2
+    resumed = loop.run(restored, data, posterior=POSTERIOR, strategy=jaxal.strategies.get("bald"))
+    uninterrupted = loop.run(
+        start, data, posterior=POSTERIOR, strategy=jaxal.strategies.get("bald")
+    )
+    _assert_same(resumed, uninterrupted)
+
+
+def test_restore_from_an_empty_directory_is_none(tmp_path):
+    data = toy_data()
+    like = jax.eval_shape(lambda: loop.init(data, key=jax.random.key(0), **SETTINGS))
+    assert loop.restore(tmp_path, like=like) is None
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(initial=20, rounds=10, b=5), r"budget initial \+ rounds \* b = 20 \+ 10 \* 5 = 70"),
+        (dict(initial=6, rounds=1, b=61), r"b = 61 is larger than the pool \(N = 60\)"),
+        (dict(initial=0, rounds=1, b=1), "initial must be an int >= 1"),
+        (dict(initial=5, rounds=1, b=0), "b must be an int >= 1"),
+    ],
+)
+def test_impossible_budgets_are_rejected(settings, message):
+    with pytest.raises(ValueError, match=message):
+        loop.init(toy_data(), key=jax.random.key(0), posterior=POSTERIOR, **settings)
+
+
+def test_unknown_strategy_names_the_options():
+    with pytest.raises(ValueError, match=r"unknown strategy 'badl'; choose one of \[.*'bald'"):
+        jaxal.strategies.get("badl")

@@ -1,0 +1,87 @@
+"""Tests for jaxal.posterior.mc_dropout: MC dropout as a Posterior on a 2-D toy problem."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from jaxal import posterior, scores
+
+N, K = 100, 16
+POST = posterior.mc_dropout(
+    posterior.DropoutMLP(num_classes=2, hidden=(32,)),
+    K,
+    optimizer=optax.adam(1e-2),
+    num_steps=300,
+    batch_size=32,
+)
+FIT = jax.jit(POST.fit)
+PREDICT = jax.jit(POST.predict)
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    """Two separable Gaussian blobs around (-1.5, -1.5) and (1.5, 1.5): ``x [N, 2]``, ``y [N]``."""
+    y_N = jnp.arange(N, dtype=jnp.int32) % 2
+    centres_N_2 = jnp.where(y_N[:, None] == 1, 1.5, -1.5) * jnp.ones((1, 2))
+    x_N_2 = centres_N_2 + 0.5 * jax.random.normal(jax.random.key(0), (N, 2))
+    return x_N_2.astype(jnp.float32), y_N
+
+
+@pytest.fixture(scope="module")
+def params(blobs):
+    x, y = blobs
+    return FIT(x, y, jnp.ones(N, jnp.float32), key=jax.random.key(1))
+
+
+def test_predictions_are_normalised_samples_driven_by_the_key(blobs, params, key):
+    x, _ = blobs
+    log_probs_K_N_C = PREDICT(params, x, key=key)
+    assert log_probs_K_N_C.shape == (K, N, 2)
+    np.testing.assert_allclose(jnp.exp(log_probs_K_N_C).sum(-1), 1.0, rtol=1e-5)
+    assert not np.allclose(log_probs_K_N_C[0], log_probs_K_N_C[1])  # different masks
+    np.testing.assert_allclose(POST.predict(params, x, key=key), log_probs_K_N_C, atol=1e-5)
+    other_key = jax.random.fold_in(key, 1)
+    assert not np.allclose(PREDICT(params, x, key=other_key), log_probs_K_N_C)
+
+
+def test_fit_separates_the_blobs(blobs, params, key):
+    x, y = blobs
+    mean_log_probs_N_C = jax.nn.logsumexp(PREDICT(params, x, key=key), axis=0)
+    assert float(jnp.mean(jnp.argmax(mean_log_probs_N_C, -1) == y)) >= 0.95
+
+
+def test_zero_weight_points_have_no_influence(blobs, key):
+    x, y = blobs
+    weights_N = (jnp.arange(N) < 20).astype(jnp.float32)
+    unlabelled_N = weights_N == 0
+    y_corrupt = jnp.where(unlabelled_N, 1 - y, y)
+    x_corrupt = jnp.where(unlabelled_N[:, None], 100.0, x).astype(jnp.float32)
+    clean = FIT(x, y, weights_N, key=key)
+    corrupt = FIT(x_corrupt, y_corrupt, weights_N, key=key)
+    for a, b in zip(jax.tree.leaves(clean), jax.tree.leaves(corrupt), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_new_mask_does_not_recompile(blobs, params, key):
+    x, y = blobs
+    for n in (10, 30):
+        FIT(x, y, (jnp.arange(N) < n).astype(jnp.float32), key=key)
+    assert FIT._cache_size() == 1
+
+
+def test_disagreement_is_larger_far_from_the_data(blobs, params, key):
+    x, _ = blobs
+    angles_M = jnp.linspace(0.0, 2 * jnp.pi, N, endpoint=False)  # M = N: no recompile
+    far_M_2 = (6.0 * jnp.stack([jnp.cos(angles_M), jnp.sin(angles_M)], -1)).astype(jnp.float32)
+    bald_on_data = jnp.mean(scores.bald(PREDICT(params, x, key=key)))
+    bald_far = jnp.mean(scores.bald(PREDICT(params, far_M_2, key=key)))
+    assert float(bald_far) > 5 * float(bald_on_data)
+
+
+def test_rejects_bad_sample_count():
+    with pytest.raises(ValueError, match="num_samples"):
+        posterior.mc_dropout(
+            posterior.DropoutMLP(2), 0, optimizer=optax.adam(1e-2), num_steps=1, batch_size=1
+        )
