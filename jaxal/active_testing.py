@@ -177,12 +177,12 @@ def _sample(
 
 def sample(
     key: Key,
-    proposal_scores: Float[ArrayLike, "N"],
+    proposal_scores: Float[ArrayLike, " N"],
     m: int,
     *,
     mix_uniform: float | Array = 0.0,
     available: Available | None = None,
-) -> tuple[Int[Array, "M"], Float[Array, "M"]]:
+) -> tuple[Int[Array, " M"], Float[Array, " M"]]:
     r"""Draw ``m`` test points one at a time without replacement, with their probabilities.
 
     At step ``m`` (1-based) the remaining points :math:`\mathcal{R}_m` (available, not yet
@@ -260,7 +260,7 @@ def _standard_error(terms_M: Array) -> Array:
     return jnp.std(terms_M, ddof=1) / jnp.sqrt(jnp.asarray(terms_M.shape[0], terms_M.dtype))
 
 
-def lure_weights(q: Float[ArrayLike, "M"], pool_size: int | Array) -> Float[Array, "M"]:
+def lure_weights(q: Float[ArrayLike, " M"], pool_size: int | Array) -> Float[Array, " M"]:
     r"""LURE importance weights of ``M`` sequential draws (Farquhar et al., 2021, Eq. 4).
 
     .. math:: v_m = 1 + \frac{N - M}{N - m}
@@ -283,15 +283,15 @@ def lure_weights(q: Float[ArrayLike, "M"], pool_size: int | Array) -> Float[Arra
 
 
 def lure_terms(
-    losses: Float[ArrayLike, "M"], q: Float[ArrayLike, "M"], pool_size: int | Array
-) -> Float[Array, "M"]:
+    losses: Float[ArrayLike, " M"], q: Float[ArrayLike, " M"], pool_size: int | Array
+) -> Float[Array, " M"]:
     """Per-draw LURE terms :math:`v_m L_{i_m}`; their mean is :func:`lure_risk` (``[M]``)."""
     losses, q = _validated(losses, q, pool_size)
     return _lure_weights(q, pool_size) * losses
 
 
 def lure_risk(
-    losses: Float[ArrayLike, "M"], q: Float[ArrayLike, "M"], pool_size: int | Array
+    losses: Float[ArrayLike, " M"], q: Float[ArrayLike, " M"], pool_size: int | Array
 ) -> Float[Array, ""]:
     r"""LURE, the levelled unbiased risk estimator (Farquhar, Gal & Rainforth, ICLR 2021).
 
@@ -312,8 +312,8 @@ def lure_risk(
 
 
 def pure_terms(
-    losses: Float[ArrayLike, "M"], q: Float[ArrayLike, "M"], pool_size: int | Array
-) -> Float[Array, "M"]:
+    losses: Float[ArrayLike, " M"], q: Float[ArrayLike, " M"], pool_size: int | Array
+) -> Float[Array, " M"]:
     r"""Per-draw PURE terms, each an unbiased estimate of ``R`` given the earlier draws.
 
     .. math:: T_m = \frac1N \Big(\sum_{t < m} L_{i_t} + \frac{L_{i_m}}{q_m}\Big).
@@ -326,7 +326,7 @@ def pure_terms(
 
 
 def pure_risk(
-    losses: Float[ArrayLike, "M"], q: Float[ArrayLike, "M"], pool_size: int | Array
+    losses: Float[ArrayLike, " M"], q: Float[ArrayLike, " M"], pool_size: int | Array
 ) -> Float[Array, ""]:
     r"""PURE, the plain unbiased risk estimator (Farquhar, Gal & Rainforth, ICLR 2021).
 
@@ -345,7 +345,7 @@ def pure_risk(
     return jnp.mean(pure_terms(losses, q, pool_size))
 
 
-def standard_error(terms: Float[ArrayLike, "M"]) -> Float[Array, ""]:
+def standard_error(terms: Float[ArrayLike, " M"]) -> Float[Array, ""]:
     r"""Standard error of the mean of per-draw terms, :math:`\mathrm{sd}(T) / \sqrt{M}`.
 
     For :func:`pure_terms` (martingale differences around ``R``) this is the usual
@@ -360,7 +360,7 @@ def standard_error(terms: Float[ArrayLike, "M"]) -> Float[Array, ""]:
 
 
 def confidence_interval(
-    terms: Float[ArrayLike, "M"], *, level: float = 0.95
+    terms: Float[ArrayLike, " M"], *, level: float = 0.95
 ) -> tuple[Float[Array, ""], Float[Array, ""]]:
     r"""Normal-approximation interval :math:`\bar T \pm z_{(1+\text{level})/2}\, \mathrm{SE}`.
 
@@ -423,7 +423,7 @@ def _expected_squared_error(surrogate: tuple[ArrayLike, ArrayLike], model: Array
 def expected_loss(
     surrogate: LogProbs | tuple[Float[ArrayLike, "K N"], Float[ArrayLike, "K N"]],
     model: Float[ArrayLike, "N C"] | Float[ArrayLike, "K N C"] | Float[ArrayLike, "... N"],
-) -> Float[Array, "N"]:
+) -> Float[Array, " N"]:
     r"""The model's expected loss at each pool point under a surrogate's predictive.
 
     The proposal of Kossen et al. (2021): :math:`q(n) \propto \mathbb{E}_{y \sim \pi(y \mid
@@ -481,12 +481,12 @@ class Estimates(NamedTuple):
       pure_se: :func:`standard_error` of their :func:`pure_terms`.
     """
 
-    uniform: Float[Array, "R"]
-    naive: Float[Array, "R"]
-    lure: Float[Array, "R"]
-    pure: Float[Array, "R"]
-    lure_se: Float[Array, "R"]
-    pure_se: Float[Array, "R"]
+    uniform: Float[Array, " R"]
+    naive: Float[Array, " R"]
+    lure: Float[Array, " R"]
+    pure: Float[Array, " R"]
+    lure_se: Float[Array, " R"]
+    pure_se: Float[Array, " R"]
 
 
 @partial(jax.jit, static_argnames=("m", "num_repeats"))
@@ -521,8 +521,8 @@ def _repeat(
 
 def repeat(
     key: Key,
-    losses: Float[ArrayLike, "N"],
-    proposal_scores: Float[ArrayLike, "N"],
+    losses: Float[ArrayLike, " N"],
+    proposal_scores: Float[ArrayLike, " N"],
     m: int,
     num_repeats: int,
     *,

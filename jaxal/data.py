@@ -34,9 +34,9 @@ class Dataset(NamedTuple):
     """A pool / test split: ``x_pool [N, D]``, ``y_pool [N]``, ``x_test [M, D]``, ``y_test [M]``."""
 
     x_pool: Float[Array, "N D"]
-    y_pool: Int[Array, "N"]
+    y_pool: Int[Array, " N"]
     x_test: Float[Array, "M D"]
-    y_test: Int[Array, "M"]
+    y_test: Int[Array, " M"]
     num_classes: int
 
 
@@ -44,9 +44,9 @@ class RegressionDataset(NamedTuple):
     """A pool / test split with real targets: ``x [N, D]`` / ``[M, D]``, ``y [N]`` / ``[M]``."""
 
     x_pool: Float[Array, "N D"]
-    y_pool: Float[Array, "N"]
+    y_pool: Float[Array, " N"]
     x_test: Float[Array, "M D"]
-    y_test: Float[Array, "M"]
+    y_test: Float[Array, " M"]
 
 
 def load(name: str, *, key: Key, **kwargs) -> Dataset | RegressionDataset:
@@ -134,8 +134,8 @@ def digits(*, key: Key, test_fraction: float = 0.25) -> Dataset:
 
 
 def repeated(
-    x: Float[Array, "N D"], y: Int[Array, "N"], *, key: Key, copies: int, noise_std: float = 0.1
-) -> tuple[Float[Array, "N*R D"], Int[Array, "N*R"]]:
+    x: Float[Array, "N D"], y: Int[Array, " N"], *, key: Key, copies: int, noise_std: float = 0.1
+) -> tuple[Float[Array, "N*R D"], Int[Array, " N*R"]]:
     """Repeat every point ``copies`` times with isotropic Gaussian noise (Repeated-MNIST).
 
     Kirsch, van Amersfoort & Gal, "BatchBALD", NeurIPS 2019, Sec. 4.1: a pool with many
@@ -247,7 +247,7 @@ def _mnist1d_templates() -> Float[Array, "10 T"]:
     return jnp.asarray((x - x[:, :1]) / 6.0, dtype=jnp.float32)
 
 
-def _gaussian_smooth(x_L: Float[Array, "L"], sigma: float) -> Float[Array, "L"]:
+def _gaussian_smooth(x_L: Float[Array, " L"], sigma: float) -> Float[Array, " L"]:
     """``scipy.ndimage.gaussian_filter1d(x, sigma)``: radius ``4 sigma``, mirrored edges."""
     radius = int(4.0 * sigma + 0.5)
     offsets = np.arange(-radius, radius + 1)
@@ -256,7 +256,7 @@ def _gaussian_smooth(x_L: Float[Array, "L"], sigma: float) -> Float[Array, "L"]:
     return jnp.convolve(jnp.pad(x_L, radius, mode="symmetric"), taps, mode="valid")
 
 
-def _interpolate(x_L: Float[Array, "L"], position_M: Float[Array, "M"]) -> Float[Array, "M"]:
+def _interpolate(x_L: Float[Array, " L"], position_M: Float[Array, " M"]) -> Float[Array, " M"]:
     """Linear interpolation of ``x`` (sampled at ``0, ..., L - 1``) at positions in that range."""
     (L,) = x_L.shape
     index_M = jnp.clip(jnp.floor(position_M).astype(jnp.int32), 0, L - 2)
@@ -265,13 +265,13 @@ def _interpolate(x_L: Float[Array, "L"], position_M: Float[Array, "M"]) -> Float
 
 
 def _mnist1d_transform(
-    template_T: Float[Array, "T"],
+    template_T: Float[Array, " T"],
     *,
     padding: Int[Array, ""],
     scale: Float[Array, ""],
     shift: Int[Array, ""],
-    corr_eps_L: Float[Array, "L"],
-    iid_eps_L: Float[Array, "L"],
+    corr_eps_L: Float[Array, " L"],
+    iid_eps_L: Float[Array, " L"],
     shear: Float[Array, ""],
 ) -> Float[Array, "40"]:
     """One MNIST-1D signal from one template and given random draws, ``L = T + 60``.
@@ -311,7 +311,7 @@ def _mnist1d_draws(*, key: Key, num_samples: int, length: int) -> dict[str, Arra
 
 
 @jax.jit
-def _mnist1d_signals(y_N: Int[Array, "N"], *, key: Key) -> Float[Array, "N 40"]:
+def _mnist1d_signals(y_N: Int[Array, " N"], *, key: Key) -> Float[Array, "N 40"]:
     """MNIST-1D signals for the labels ``y``, standardised by their global mean and std."""
     template_N_T = _mnist1d_templates()[y_N]
     N, T = template_N_T.shape
@@ -455,8 +455,8 @@ def imbalanced_blobs(
 
 
 def _noisy_sine(
-    x_N: Float[Array, "N"], *, key: Key, noise_base: float, noise_slope: float
-) -> Float[Array, "N"]:
+    x_N: Float[Array, " N"], *, key: Key, noise_base: float, noise_slope: float
+) -> Float[Array, " N"]:
     """``sin(x) + (noise_base + noise_slope |x|) eps`` with ``eps ~ N(0, 1)``."""
     eps = jax.random.normal(key, x_N.shape, x_N.dtype)
     return jnp.sin(x_N) + (noise_base + noise_slope * jnp.abs(x_N)) * eps

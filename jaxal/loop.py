@@ -199,7 +199,8 @@ def run(
       state: from :func:`init` or :func:`restore`; its ``acquired`` shape fixes ``R`` and ``b``.
       data: the pool and test arrays the state was made with.
       posterior, strategy: as for :func:`acquisition_round`.
-      checkpoint_dir: if given, the state is saved there after every round (orbax).
+      checkpoint_dir: if given, the state is saved there after every round (orbax). It must
+        not hold a run that is further along than ``state``.
       on_round: called with the new state after each round (progress bars, logging).
 
     Returns:
@@ -209,6 +210,12 @@ def run(
     step = round_step_seeds if state.round.ndim == 1 else round_step
     manager = _checkpoint_manager(checkpoint_dir) if checkpoint_dir is not None else None
     done = int(jnp.min(state.round))
+    if manager is not None and (manager.latest_step() or 0) > done:
+        raise ValueError(
+            f"checkpoint_dir {checkpoint_dir} already holds round {manager.latest_step()} of a "
+            f"run, ahead of this state (round {done}); continue it with "
+            "jaxal.loop.restore(checkpoint_dir, like=state) or pass an empty directory"
+        )
     for r in range(done, rounds):
         state = step(state, data, posterior=posterior, strategy=strategy, b=int(b))
         if manager is not None:

@@ -20,9 +20,9 @@ GaussianMean = Float[ArrayLike, "K N"]
 GaussianVar = Float[ArrayLike, "K N"]
 """Per-sample predictive variances ``s2_k(x_n)`` (regression, aleatoric noise included)."""
 
-Scores = Float[Array, "N"]
-Available = Bool[ArrayLike, "N"]
-Indices = Int[Array, "B"]
+Scores = Float[Array, " N"]
+Available = Bool[ArrayLike, " N"]
+Indices = Int[Array, " B"]
 Key = PRNGKeyArray
 
 __all__ = [

@@ -125,3 +125,17 @@ def batchbald_brute_force(log_probs, b, available=None):
         chosen.append(candidates[best])
         scores.append(values[best])
     return np.array(chosen), np.array(scores)
+
+
+def two_blobs(N, *, centre, std, dtype=None):
+    """Two Gaussian blobs around ``(-centre, -centre)`` and ``(centre, centre)``.
+
+    Returns ``x [N, 2]`` and alternating labels ``y [N]`` as jax arrays.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    y_N = jnp.arange(N, dtype=jnp.int32) % 2
+    centres_N_2 = jnp.where(y_N[:, None] == 1, centre, -centre) * jnp.ones((1, 2))
+    x_N_2 = centres_N_2 + std * jax.random.normal(jax.random.key(0), (N, 2))
+    return (x_N_2 if dtype is None else x_N_2.astype(dtype)), y_N

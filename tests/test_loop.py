@@ -158,6 +158,15 @@ def test_a_killed_process_loses_no_finished_round(tmp_path):
     _assert_same(resumed, uninterrupted)
 
 
+def test_a_directory_holding_a_further_run_is_refused(tmp_path):
+    data = toy_data()
+    start = loop.init(data, key=jax.random.key(0), **SETTINGS)
+    strategy = jaxal.strategies.get("random")
+    loop.run(start, data, posterior=POSTERIOR, strategy=strategy, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="already holds round 3"):
+        loop.run(start, data, posterior=POSTERIOR, strategy=strategy, checkpoint_dir=tmp_path)
+
+
 def test_restore_from_an_empty_directory_is_none(tmp_path):
     data = toy_data()
     like = jax.eval_shape(lambda: loop.init(data, key=jax.random.key(0), **SETTINGS))

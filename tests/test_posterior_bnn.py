@@ -7,6 +7,7 @@ import optax
 import pytest
 
 from jaxal import posterior, scores
+from tests import reference
 
 N = 100
 POSTERIORS = {
@@ -25,10 +26,7 @@ pytestmark = pytest.mark.parametrize("name", list(POSTERIORS))
 @pytest.fixture(scope="module")
 def blobs():
     """Two separable Gaussian blobs around (-1.5, -1.5) and (1.5, 1.5): ``x [N, 2]``, ``y [N]``."""
-    y_N = jnp.arange(N, dtype=jnp.int32) % 2
-    centres_N_2 = jnp.where(y_N[:, None] == 1, 1.5, -1.5) * jnp.ones((1, 2))
-    x_N_2 = centres_N_2 + 0.5 * jax.random.normal(jax.random.key(0), (N, 2))
-    return x_N_2.astype(jnp.float32), y_N
+    return reference.two_blobs(N, centre=1.5, std=0.5, dtype=jnp.float32)
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from jaxal import posterior
+from tests import reference
 
 N, K, LAMBDA = 100, 64, 2.0
 
@@ -29,9 +30,7 @@ FIT_CLASSIFIER = jax.jit(CLASSIFIER.fit)
 @pytest.fixture(scope="module")
 def blobs():
     """Two overlapping Gaussian blobs (so the MAP is finite without the prior): float64."""
-    y_N = jnp.arange(N, dtype=jnp.int32) % 2
-    centres_N_2 = jnp.where(y_N[:, None] == 1, 1.0, -1.0) * jnp.ones((1, 2))
-    return centres_N_2 + 0.8 * jax.random.normal(jax.random.key(0), (N, 2)), y_N
+    return reference.two_blobs(N, centre=1.0, std=0.8)
 
 
 @pytest.fixture(scope="module")

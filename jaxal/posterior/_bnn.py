@@ -60,8 +60,8 @@ def _logits(theta: Samples, x: Float[Array, "M D"]) -> Float[Array, "M C"]:
 
 def bnn_model(
     x: Float[Array, "N D"],
-    y: Int[Array, "N"],
-    weights: Float[Array, "N"],
+    y: Int[Array, " N"],
+    weights: Float[Array, " N"],
     *,
     num_classes: int,
     hidden: int,

@@ -63,8 +63,8 @@ def dropout_log_probs(
 def train_dropout(
     params: PyTree,
     x: Float[Array, "N D"],
-    y: Int[Array, "N"],
-    weights: Float[Array, "N"],
+    y: Int[Array, " N"],
+    weights: Float[Array, " N"],
     *,
     key: Key,
     model: nn.Module,

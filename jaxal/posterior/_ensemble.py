@@ -79,12 +79,12 @@ def init_ensemble(
 
 
 def weighted_minibatch_step(
-    loss: Callable[[Params, Float[Array, "B D"], Int[Array, "B"]], Float[Array, ""]],
+    loss: Callable[[Params, Float[Array, "B D"], Int[Array, " B"]], Float[Array, ""]],
     params: Params,
     opt_state: optax.OptState,
     x: Float[Array, "N D"],
-    y: Int[Array, "N"],
-    p_N: Float[Array, "N"],
+    y: Int[Array, " N"],
+    p_N: Float[Array, " N"],
     *,
     key: Key,
     optimizer: optax.GradientTransformation,
@@ -108,8 +108,8 @@ def weighted_minibatch_step(
 def train_ensemble(
     params: Params,
     x: Float[Array, "N D"],
-    y: Int[Array, "N"],
-    weights: Float[Array, "N"],
+    y: Int[Array, " N"],
+    weights: Float[Array, " N"],
     *,
     key: Key,
     model: nn.Module,

@@ -45,7 +45,7 @@ class GaussianWeights(NamedTuple):
         :math:`A = L L^\top`.
     """
 
-    mean: Float[Array, "P"]
+    mean: Float[Array, " P"]
     precision_cholesky: Float[Array, "P P"]
 
 
@@ -82,8 +82,8 @@ def sample_gaussian(
 def softmax_neg_log_joint(
     weights_P_C: Float[Array, "P C"],
     phi_N_P: Float[Array, "N P"],
-    y: Int[Array, "N"],
-    weights: Float[Array, "N"],
+    y: Int[Array, " N"],
+    weights: Float[Array, " N"],
     prior_precision: float,
 ) -> Float[Array, ""]:
     r"""Weighted cross-entropy plus the Gaussian prior's penalty, the Laplace objective.
@@ -98,7 +98,7 @@ def softmax_neg_log_joint(
 def softmax_precision(
     weights_P_C: Float[Array, "P C"],
     phi_N_P: Float[Array, "N P"],
-    weights: Float[Array, "N"],
+    weights: Float[Array, " N"],
     prior_precision: float,
 ) -> Float[Array, "PC PC"]:
     r"""Hessian of :func:`softmax_neg_log_joint` in ``W.reshape(-1)``, in closed form.
@@ -196,8 +196,8 @@ def laplace_last_layer(
 
 def linear_regression_posterior(
     phi_N_P: Float[Array, "N P"],
-    y: Float[Array, "N"],
-    weights: Float[Array, "N"],
+    y: Float[Array, " N"],
+    weights: Float[Array, " N"],
     *,
     prior_precision: float,
     noise_variance: float | None,

@@ -20,7 +20,7 @@ def _validated(log_probs: LogProbs) -> Array:
 
 
 @register("predictive_entropy", task="classification")
-def predictive_entropy(log_probs: LogProbs) -> Float[Array, "N"]:
+def predictive_entropy(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Entropy of the posterior predictive (max-entropy acquisition).
 
     .. math:: H[\bar p(y \mid x)], \quad \bar p = \tfrac{1}{K} \textstyle\sum_k p_k.
@@ -35,7 +35,7 @@ def predictive_entropy(log_probs: LogProbs) -> Float[Array, "N"]:
 
 
 @register("expected_entropy", task="classification")
-def expected_entropy(log_probs: LogProbs) -> Float[Array, "N"]:
+def expected_entropy(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Mean entropy of the per-sample predictives (aleatoric part of the predictive entropy).
 
     .. math:: \mathbb{E}_k H[p_k(y \mid x)].
@@ -47,7 +47,7 @@ def expected_entropy(log_probs: LogProbs) -> Float[Array, "N"]:
 
 
 @register("bald", task="classification")
-def bald(log_probs: LogProbs) -> Float[Array, "N"]:
+def bald(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""BALD: mutual information between the label and the parameters (Houlsby et al., 2011).
 
     .. math:: I(y; \theta \mid x) = H[\bar p(y \mid x)] - \mathbb{E}_k H[p_k(y \mid x)].
@@ -72,7 +72,7 @@ def _mean_probs(log_probs: Array) -> Array:
 
 
 @register("margin", task="classification")
-def margin(log_probs: LogProbs) -> Float[Array, "N"]:
+def margin(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""One minus the margin between the two most probable classes of the predictive.
 
     .. math:: 1 - (\bar p_{(1)} - \bar p_{(2)}), \quad \bar p_{(1)} \ge \bar p_{(2)}.
@@ -87,7 +87,7 @@ def margin(log_probs: LogProbs) -> Float[Array, "N"]:
 
 
 @register("least_confidence", task="classification")
-def least_confidence(log_probs: LogProbs) -> Float[Array, "N"]:
+def least_confidence(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""One minus the largest predictive probability: :math:`1 - \max_c \bar p_c`.
 
     Returns ``[N]`` in ``[0, 1 - 1/C]``.
@@ -96,7 +96,7 @@ def least_confidence(log_probs: LogProbs) -> Float[Array, "N"]:
 
 
 @register("variation_ratios", task="classification")
-def variation_ratios(log_probs: LogProbs) -> Float[Array, "N"]:
+def variation_ratios(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Variation ratios (Freeman, 1965): disagreement of the samples' hard predictions.
 
     .. math:: 1 - \frac{1}{K} \#\{k : \arg\max_c p_k(c) = \text{mode}\}
@@ -110,7 +110,7 @@ def variation_ratios(log_probs: LogProbs) -> Float[Array, "N"]:
 
 
 @register("mean_std", task="classification")
-def mean_std(log_probs: LogProbs) -> Float[Array, "N"]:
+def mean_std(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Mean over classes of the standard deviation over samples of the probabilities.
 
     .. math:: \frac{1}{C} \sum_c \sqrt{\mathbb{E}_k[p_k(c)^2] - \mathbb{E}_k[p_k(c)]^2}

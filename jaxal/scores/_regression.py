@@ -18,7 +18,7 @@ def _total_variance(mean: Array, var: Array) -> Array:
 
 
 @register("predictive_variance", task="regression")
-def predictive_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, "N"]:
+def predictive_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, " N"]:
     r"""Variance of the mixture predictive (law of total variance).
 
     .. math:: \operatorname{Var}_k \mu_k + \mathbb{E}_k s^2_k.
@@ -30,7 +30,7 @@ def predictive_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, "N
 
 
 @register("epistemic_variance", task="regression")
-def epistemic_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, "N"]:
+def epistemic_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, " N"]:
     r"""Variance of the per-sample means, :math:`\operatorname{Var}_k \mu_k` (``ddof = 0``).
 
     ``var`` is validated but does not enter. Returns ``[N]``.
@@ -40,7 +40,7 @@ def epistemic_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, "N"
 
 
 @register("gaussian_bald", task="regression")
-def gaussian_bald(mean: GaussianMean, var: GaussianVar) -> Float[Array, "N"]:
+def gaussian_bald(mean: GaussianMean, var: GaussianVar) -> Float[Array, " N"]:
     r"""Gaussian (moment-matched) approximation of BALD for regression.
 
     The entropy of the mixture predictive has no closed form; it is replaced by the entropy

@@ -220,7 +220,7 @@ def batchbald(
     max_exact_configs: int | None = None,
     lazy: bool = True,
     block_elements: int = DEFAULT_BLOCK_ELEMENTS,
-) -> tuple[Int[Array, "B"], Float[Array, "B"]]:
+) -> tuple[Int[Array, " B"], Float[Array, " B"]]:
     r"""Greedy BatchBALD batch: maximise the joint mutual information :math:`I(y_{1:b}; \theta)`.
 
     Step ``i`` (``i`` points chosen so far) enumerates the ``C**i`` joint configurations of the

@@ -7,7 +7,7 @@ from jaxtyping import Array, Int
 from jaxal.typing import Key
 
 
-def gumbel_top_k(key: Key, log_weights: Array, b: int, available: Array) -> Int[Array, "B"]:
+def gumbel_top_k(key: Key, log_weights: Array, b: int, available: Array) -> Int[Array, " B"]:
     """Draw ``b`` distinct available indices with probability proportional to ``exp(log_weights)``.
 
     Equivalent in distribution to drawing one index at a time from the renormalised weights

@@ -41,7 +41,7 @@ def stochastic(
     mode: Mode = "power",
     beta: float = 1.0,
     available: Available | None = None,
-) -> Int[Array, "B"]:
+) -> Int[Array, " B"]:
     r"""Sample a batch of ``b`` distinct points with probabilities set by their scores.
 
     Sampling without replacement by Gumbel-top-k on the log-weights (exact: equal in
@@ -77,7 +77,7 @@ def stochastic(
 
 def random(
     key: Key, num_points: int, b: int, available: Available | None = None
-) -> Int[Array, "B"]:
+) -> Int[Array, " B"]:
     """Uniformly random batch of ``b`` distinct available points out of ``num_points``."""
     available = check.available(available, num_points, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")

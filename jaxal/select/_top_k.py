@@ -13,7 +13,7 @@ def masked(scores: Array, available: Array) -> Array:
     return jnp.where(available, scores, -jnp.inf)
 
 
-def top_k(scores: Scores, b: int, available: Available | None = None) -> Int[Array, "B"]:
+def top_k(scores: Scores, b: int, available: Available | None = None) -> Int[Array, " B"]:
     """Indices of the ``b`` highest scores among the available points, best first.
 
     Ties are broken towards the lower index.
