@@ -216,6 +216,9 @@ def run(
             f"run, ahead of this state (round {done}); continue it with "
             "jaxal.loop.restore(checkpoint_dir, like=state) or pass an empty directory"
         )
+    if manager is not None and manager.latest_step() is None:
+        manager.save(done, args=ocp.args.StandardSave(state))  # the initial labels too
+        manager.wait_until_finished()
     for r in range(done, rounds):
         state = step(state, data, posterior=posterior, strategy=strategy, b=int(b))
         if manager is not None:

@@ -6,19 +6,17 @@ import numpy as np
 import optax
 import pytest
 
-from jaxal import posterior
+from jaxal import posterior, scores
+from tests import reference
 
 MODEL = posterior.MLP(num_classes=2, hidden=(16,))
 OPTIMIZER = optax.adam(1e-2)
 
 
 @pytest.fixture
-def blobs(key):
+def blobs():
     """Two separable Gaussian blobs: ``x [N, 2]`` float32, ``y [N]`` int32, N = 64."""
-    y_N = jnp.arange(64, dtype=jnp.int32) % 2
-    centres_N_2 = jnp.where(y_N[:, None] == 1, 2.0, -2.0) * jnp.ones((1, 2))
-    x_N_2 = centres_N_2 + 0.5 * jax.random.normal(key, (64, 2))
-    return x_N_2.astype(jnp.float32), y_N
+    return reference.two_blobs(64, centre=2.0, std=0.5, dtype=jnp.float32)
 
 
 def train(params, x, y, weights, *, key, optimizer=OPTIMIZER):
@@ -90,3 +88,45 @@ def test_new_mask_does_not_recompile(key, blobs):
 def test_init_ensemble_rejects_bad_member_count(key, blobs):
     with pytest.raises(ValueError, match="num_members"):
         posterior.init_ensemble(MODEL, blobs[0][:1], 0, key=key)
+
+
+def test_ensemble_disagreement_grows_off_distribution(key, blobs):
+    x, y = blobs
+    post = posterior.ensemble(MODEL, 5, optimizer=OPTIMIZER, num_steps=200, batch_size=16)
+    params = jax.jit(post.fit)(x, y, jnp.ones(64, jnp.float32), key=key)
+    angles_M = jnp.linspace(0.0, 2 * jnp.pi, 64, endpoint=False)
+    # Far along the decision boundary (the line x1 = -x2), where members extrapolate differently.
+    far_M_2 = 8.0 * jnp.stack([jnp.cos(angles_M), jnp.sin(angles_M)], -1).astype(jnp.float32)
+    bald_on_data = float(jnp.mean(scores.bald(post.predict(params, x))))
+    bald_far = float(jnp.mean(scores.bald(post.predict(params, far_M_2))))
+    assert bald_far > 5 * bald_on_data
+
+
+def test_log_probs_from_numpy_and_dlpack_arrays(rng):
+    log_probs = reference.random_log_probs(rng, 3, 7, 4).astype(np.float32)
+    from_numpy = posterior.as_log_probs(log_probs)
+    np.testing.assert_array_equal(from_numpy, log_probs)
+    torch = pytest.importorskip("torch")
+    from_torch = posterior.as_log_probs(torch.from_numpy(log_probs))
+    np.testing.assert_array_equal(from_torch, log_probs)
+    with pytest.raises(ValueError, match="normalised"):
+        posterior.as_log_probs(log_probs + 1.0)
+
+
+class _DLPackOnly:
+    """An array-like that only speaks DLPack (as GPU tensors of other frameworks do)."""
+
+    def __init__(self, array):
+        self._array = array
+
+    def __dlpack__(self, **kwargs):
+        return self._array.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self._array.__dlpack_device__()
+
+
+def test_log_probs_from_a_dlpack_only_object(rng):
+    log_probs = reference.random_log_probs(rng, 2, 5, 3)
+    got = posterior.as_log_probs(_DLPackOnly(log_probs))
+    np.testing.assert_array_equal(got, log_probs)

@@ -38,8 +38,12 @@ from jaxal.posterior._laplace import (
     sample_gaussian as sample_gaussian,
     softmax_precision as softmax_precision,
 )
+from jaxal.posterior._registry import build as build, names as names, register as register
 
 __all__ = [
+    "build",
+    "names",
+    "register",
     "DropoutMLP",
     "GaussianWeights",
     "LinearRegressionPosterior",
