@@ -14,6 +14,11 @@ from jaxal.scores._classification import (
     variation_ratios as variation_ratios,
 )
 from jaxal.scores._entropy import entropy as entropy
+from jaxal.scores._epig import (
+    epig as epig,
+    gaussian_epig as gaussian_epig,
+    sample_targets as sample_targets,
+)
 from jaxal.scores._registry import get as get, names as names, register as register
 from jaxal.scores._regression import (
     epistemic_variance as epistemic_variance,
@@ -24,9 +29,11 @@ from jaxal.scores._regression import (
 __all__ = [
     "bald",
     "entropy",
+    "epig",
     "epistemic_variance",
     "expected_entropy",
     "gaussian_bald",
+    "gaussian_epig",
     "get",
     "least_confidence",
     "margin",
@@ -35,5 +42,6 @@ __all__ = [
     "predictive_entropy",
     "predictive_variance",
     "register",
+    "sample_targets",
     "variation_ratios",
 ]

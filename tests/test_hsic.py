@@ -1,0 +1,125 @@
+"""HSIC estimators against direct numpy transcriptions, and their closed-form cases."""
+
+import jax
+import numpy as np
+import pytest
+
+from jaxal import hsic
+from tests.conftest import DTYPES, TRANSFORMS
+
+
+def gaussian_kernel_reference(x, sigma):
+    x = np.asarray(x, np.float64)
+    d2 = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    return np.exp(-d2 / (2 * sigma**2))
+
+
+def median_reference(x):
+    x = np.asarray(x, np.float64)
+    n = x.shape[0]
+    d = [np.linalg.norm(x[i] - x[j]) for i in range(n) for j in range(i + 1, n)]
+    d = [v for v in d if v > 0]
+    return np.median(d) if d else 1.0
+
+
+def biased_reference(K, L):
+    n = K.shape[0]
+    H = np.eye(n) - np.ones((n, n)) / n
+    return np.trace(K @ H @ L @ H) / n**2
+
+
+def unbiased_reference(K, L):
+    n = K.shape[0]
+    Kt = K - np.diag(np.diag(K))
+    Lt = L - np.diag(np.diag(L))
+    one = np.ones(n)
+    return (
+        np.trace(Kt @ Lt)
+        + (one @ Kt @ one) * (one @ Lt @ one) / ((n - 1) * (n - 2))
+        - 2.0 / (n - 2) * (one @ Kt @ Lt @ one)
+    ) / (n * (n - 3))
+
+
+def dependent_pair(rng, n=12):
+    x = rng.standard_normal((n, 2))
+    y = np.concatenate([np.sin(x[:, :1]), x[:, 1:] ** 2], axis=1) + 0.1 * rng.standard_normal(
+        (n, 2)
+    )
+    return x, y
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("estimator", ["biased", "unbiased"])
+def test_hsic_matches_numpy(rng, transform, estimator):
+    x, y = dependent_pair(rng)
+    K = gaussian_kernel_reference(x, median_reference(x))
+    L = gaussian_kernel_reference(y, median_reference(y))
+    expected = (biased_reference if estimator == "biased" else unbiased_reference)(K, L)
+    got = transform(lambda a, b: hsic.hsic(a, b, estimator=estimator))(x, y)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    from_kernels = hsic.hsic_from_kernels(K, L, estimator=estimator)
+    np.testing.assert_allclose(from_kernels, expected, rtol=1e-10)
+
+
+def test_explicit_bandwidths(rng):
+    x, y = dependent_pair(rng)
+    K = gaussian_kernel_reference(x, 0.7)
+    L = gaussian_kernel_reference(y, 2.5)
+    got = hsic.hsic(x, y, sigma_x=0.7, sigma_y=2.5)
+    np.testing.assert_allclose(got, biased_reference(K, L), rtol=1e-10)
+
+
+def test_median_heuristic_ignores_zero_distances(rng):
+    x = rng.standard_normal((9, 3))
+    x[3] = x[0]  # a duplicate: its zero distance is left out
+    np.testing.assert_allclose(hsic.median_heuristic(x), median_reference(x), rtol=1e-12)
+    assert float(hsic.median_heuristic(np.ones((5, 2)))) == 1.0
+
+
+def test_biased_hsic_is_nonnegative(rng):
+    for _ in range(20):
+        x, y = rng.standard_normal((10, 2)), rng.standard_normal((10, 1))
+        assert float(hsic.hsic(x, y)) >= -1e-15
+
+
+@pytest.mark.parametrize("estimator", ["biased", "unbiased"])
+def test_hsic_is_zero_when_a_kernel_is_constant(rng, estimator):
+    x = rng.standard_normal((10, 2))
+    np.testing.assert_allclose(hsic.hsic(x, np.zeros((10, 1)), estimator=estimator), 0, atol=1e-14)
+    K = gaussian_kernel_reference(x, 1.0)
+    ones = np.ones((10, 10))
+    np.testing.assert_allclose(hsic.hsic_from_kernels(K, ones, estimator=estimator), 0, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dtypes(rng, dtype):
+    x, y = dependent_pair(rng)
+    got = hsic.hsic(x.astype(dtype), y.astype(dtype))
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, hsic.hsic(x, y), rtol=1e-4 if dtype == np.float32 else 0)
+
+
+def test_dependence_beats_independence(rng):
+    x, y = dependent_pair(rng, n=60)
+    assert float(hsic.hsic(x, y)) > float(hsic.hsic(x, rng.permutation(y)))
+
+
+def test_vmap_over_kernel_batches(rng):
+    K = np.stack([gaussian_kernel_reference(rng.standard_normal((6, 2)), 1.0) for _ in range(3)])
+    L = gaussian_kernel_reference(rng.standard_normal((6, 2)), 1.0)
+    got = jax.vmap(hsic.hsic_from_kernels, in_axes=(0, None))(K, L)
+    np.testing.assert_allclose(got, [biased_reference(k, L) for k in K], rtol=1e-10)
+
+
+def test_validation(rng):
+    x = rng.standard_normal((5, 2))
+    with pytest.raises(ValueError, match="same number of paired samples"):
+        hsic.hsic(x, x[:4])
+    with pytest.raises(ValueError, match="estimator must be one of"):
+        hsic.hsic(x, x, estimator="fancy")
+    with pytest.raises(ValueError, match="n >= 4"):
+        hsic.hsic(x[:3], x[:3], estimator="unbiased")
+    with pytest.raises(ValueError, match=r"shape \[n, d\]"):
+        hsic.hsic(x[:, 0], x[:, 0])
+    with pytest.raises(ValueError, match="square"):
+        hsic.hsic_from_kernels(np.ones((3, 4)), np.ones((3, 4)))
