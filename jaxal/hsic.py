@@ -19,7 +19,7 @@ is constant. :func:`hsic_from_kernels` takes kernel matrices directly (ICAL uses
 """
 
 from functools import partial
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -30,10 +30,20 @@ Estimator = Literal["biased", "unbiased"]
 __all__ = ["Estimator", "gaussian_kernel", "hsic", "hsic_from_kernels", "median_heuristic"]
 
 
-def _squared_distances(x_n_D: Array) -> Array:
-    """``[n, n]`` squared Euclidean distances, exactly 0 on the diagonal and never negative."""
-    diff_n_n_D = x_n_D[:, None, :] - x_n_D[None, :, :]
-    return jnp.sum(diff_n_n_D**2, axis=-1)
+def _squared_distances(a_n_D: Array, b_m_D: Array) -> Array:
+    """``[n, m]`` squared Euclidean distances from the Gram form, clipped at 0.
+
+    ``||a||^2 + ||b||^2 - 2 a.b`` needs no ``[n, m, D]`` intermediate; rounding can make it
+    slightly negative (clipped) or leave ~1e-7 on the diagonal of ``a = b``.
+    """
+    a2_n = jnp.sum(a_n_D**2, axis=-1)
+    b2_m = jnp.sum(b_m_D**2, axis=-1)
+    gram_n_m = jnp.einsum("nd,md->nm", a_n_D, b_m_D, precision=jax.lax.Precision.HIGHEST)
+    return jnp.maximum(a2_n[:, None] + b2_m[None, :] - 2.0 * gram_n_m, 0.0)
+
+
+MEDIAN_POINTS = 2048
+"""The median heuristic uses at most this many (evenly spaced) rows: ``O(MEDIAN_POINTS^2)``."""
 
 
 def median_heuristic(x: Float[ArrayLike, "n D"]) -> Float[Array, ""]:
@@ -41,22 +51,33 @@ def median_heuristic(x: Float[ArrayLike, "n D"]) -> Float[Array, ""]:
 
     Zero distances (the diagonal and duplicated rows) are left out, as in the ICAL authors'
     code; each unordered pair counts twice, which leaves the median unchanged. When every
-    distance is 0 (constant ``x``) it returns 1 (any bandwidth gives a constant kernel).
+    distance is 0 (constant ``x``) it returns 1 (any bandwidth gives a constant kernel). For
+    ``n > MEDIAN_POINTS`` the median is taken over ``MEDIAN_POINTS`` evenly spaced rows.
     """
     x = _check_samples(x, "x")
-    distance_n_n = jnp.sqrt(_squared_distances(x))
+    x = x[:: -(-x.shape[0] // MEDIAN_POINTS)]
+    distance_n_n = jnp.sqrt(_squared_distances(x, x))
+    distance_n_n = jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, distance_n_n)
     median = jnp.nanmedian(jnp.where(distance_n_n > 0, distance_n_n, jnp.nan))
     return jnp.where(jnp.isnan(median), jnp.ones_like(median), median)
+
+
+def _gaussian(a_n_D: Array, b_m_D: Array, sigma: Array) -> Array:
+    return jnp.exp(-_squared_distances(a_n_D, b_m_D) / (2 * sigma**2))
 
 
 def gaussian_kernel(x: Float[ArrayLike, "n D"], sigma: float | Array) -> Float[Array, "n n"]:
     r"""Gaussian kernel matrix :math:`k(a, b) = \exp(-\|a - b\|^2 / (2 \sigma^2))`."""
     x = _check_samples(x, "x")
-    return jnp.exp(-_squared_distances(x) / (2 * jnp.asarray(sigma, x.dtype) ** 2))
+    K_n_n = _gaussian(x, x, jnp.asarray(sigma, x.dtype))
+    return jnp.where(jnp.eye(x.shape[0], dtype=bool), 1.0, K_n_n)
 
 
 def _centred(K_n_n: Array) -> Array:
-    """``H K H``: subtract row and column means, add back the grand mean."""
+    """``H K H``: subtract row and column means, add back the grand mean.
+
+    ``HSIC_b(K, L) = sum(HKH * L) / n^2``: ICAL centres one kernel once and scores many.
+    """
     return (
         K_n_n
         - jnp.mean(K_n_n, axis=0, keepdims=True)
@@ -65,18 +86,40 @@ def _centred(K_n_n: Array) -> Array:
     )
 
 
-def _biased(K_n_n: Array, L_n_n: Array) -> Array:
-    n = K_n_n.shape[0]
-    return jnp.sum(_centred(K_n_n) * L_n_n) / n**2
+class _Statistics(NamedTuple):
+    """What both estimators need from ``K`` and ``L``: ``sum K*L``, row sums, diagonals."""
+
+    sum_KL: Array
+    row_K_n: Array
+    row_L_n: Array
+    diag_K_n: Array
+    diag_L_n: Array
 
 
-def _unbiased(K_n_n: Array, L_n_n: Array) -> Array:
-    n = K_n_n.shape[0]
-    off_diagonal = 1.0 - jnp.eye(n, dtype=K_n_n.dtype)
-    Kt_n_n, Lt_n_n = K_n_n * off_diagonal, L_n_n * off_diagonal
-    trace = jnp.sum(Kt_n_n * Lt_n_n)  # tr(Kt Lt), both symmetric
-    product = jnp.sum(Kt_n_n) * jnp.sum(Lt_n_n) / ((n - 1) * (n - 2))
-    cross = jnp.sum(Kt_n_n, axis=0) @ jnp.sum(Lt_n_n, axis=1)  # 1^T Kt Lt 1
+def _statistics(K_n_n: Array, L_n_n: Array) -> _Statistics:
+    return _Statistics(
+        jnp.sum(K_n_n * L_n_n),
+        jnp.sum(K_n_n, axis=1),
+        jnp.sum(L_n_n, axis=1),
+        jnp.diagonal(K_n_n),
+        jnp.diagonal(L_n_n),
+    )
+
+
+def _biased(t: _Statistics) -> Array:
+    r"""``tr(KHLH) / n^2`` expanded: :math:`\frac{1}{n^2}[\sum K \circ L
+    - \frac{2}{n} (K1)^T (L1) + \frac{1}{n^2} 1^TK1 \, 1^TL1]`."""
+    n = t.row_K_n.shape[0]
+    cross = t.row_K_n @ t.row_L_n
+    return (t.sum_KL - 2.0 / n * cross + jnp.sum(t.row_K_n) * jnp.sum(t.row_L_n) / n**2) / n**2
+
+
+def _unbiased(t: _Statistics) -> Array:
+    n = t.row_K_n.shape[0]
+    row_Kt_n, row_Lt_n = t.row_K_n - t.diag_K_n, t.row_L_n - t.diag_L_n  # zeroed diagonals
+    trace = t.sum_KL - t.diag_K_n @ t.diag_L_n  # tr(Kt Lt), both symmetric
+    product = jnp.sum(row_Kt_n) * jnp.sum(row_Lt_n) / ((n - 1) * (n - 2))
+    cross = row_Kt_n @ row_Lt_n  # 1^T Kt Lt 1
     return (trace + product - 2.0 / (n - 2) * cross) / (n * (n - 3))
 
 
@@ -110,7 +153,7 @@ def _check_kernel(K: ArrayLike, name: str) -> Array:
 
 @partial(jax.jit, static_argnames=("estimator",))
 def _hsic_from_kernels(K_n_n: Array, L_n_n: Array, *, estimator: str) -> Array:
-    return _ESTIMATORS[estimator](K_n_n, L_n_n)
+    return _ESTIMATORS[estimator](_statistics(K_n_n, L_n_n))
 
 
 def hsic_from_kernels(
@@ -141,19 +184,23 @@ def hsic(
     sigma_x: float | None = None,
     sigma_y: float | None = None,
     estimator: Estimator = "biased",
+    block_size: int = 1024,
 ) -> Float[Array, ""]:
     r"""HSIC between paired samples with Gaussian kernels.
 
     .. math:: k(a, b) = \exp\!\big(-\|a - b\|^2 / (2 \sigma^2)\big),
 
     with ``sigma`` the :func:`median_heuristic` (median of the non-zero pairwise distances)
-    when not given. Each kernel matrix is computed once.
+    when not given. The kernel matrices are computed once, in ``[block_size, n]`` row blocks
+    that are reduced at once to the estimators' statistics (``sum K*L`` and the row sums), so
+    memory is ``O(block_size * n)``, never ``O(n^2)``.
 
     Args:
       x: ``[n, dx]`` samples of the first variable.
       y: ``[n, dy]`` paired samples of the second.
       sigma_x, sigma_y: kernel bandwidths; ``None`` means the median heuristic.
       estimator: ``"biased"`` or ``"unbiased"`` (see the module docstring).
+      block_size: rows of the kernel matrices held at once.
 
     Returns:
       A scalar; ``0`` when either variable is constant.
@@ -171,9 +218,41 @@ def hsic(
             f"{y.shape[0]}"
         )
     _check_estimator(estimator, x.shape[0])
+    if block_size < 1:
+        raise ValueError(f"block_size must be >= 1; got {block_size}")
     dtype = jnp.result_type(x.dtype, y.dtype)
     sigma_x = median_heuristic(x) if sigma_x is None else sigma_x
     sigma_y = median_heuristic(y) if sigma_y is None else sigma_y
-    K_n_n = gaussian_kernel(x.astype(dtype), sigma_x)
-    L_n_n = gaussian_kernel(y.astype(dtype), sigma_y)
-    return _hsic_from_kernels(K_n_n, L_n_n, estimator=estimator)
+    sigmas = jnp.asarray(sigma_x, dtype), jnp.asarray(sigma_y, dtype)
+    statistics = _blocked_statistics(
+        x.astype(dtype), y.astype(dtype), *sigmas, block_size=min(block_size, x.shape[0])
+    )
+    return _ESTIMATORS[estimator](statistics)
+
+
+@partial(jax.jit, static_argnames=("block_size",))
+def _blocked_statistics(x_n_Dx, y_n_Dy, sigma_x, sigma_y, *, block_size):
+    """The estimators' statistics from ``[block_size, n]`` row blocks of ``K`` and ``L``."""
+    n = x_n_Dx.shape[0]
+    num_blocks = -(-n // block_size)
+    pad = num_blocks * block_size - n
+    rows_x = jnp.pad(x_n_Dx, ((0, pad), (0, 0))).reshape(num_blocks, block_size, -1)
+    rows_y = jnp.pad(y_n_Dy, ((0, pad), (0, 0))).reshape(num_blocks, block_size, -1)
+    valid = (jnp.arange(num_blocks * block_size) < n).reshape(num_blocks, block_size)
+
+    def block(args):
+        bx_B_Dx, by_B_Dy, valid_B = args
+        K_B_n = _gaussian(bx_B_Dx, x_n_Dx, sigma_x) * valid_B[:, None]
+        L_B_n = _gaussian(by_B_Dy, y_n_Dy, sigma_y) * valid_B[:, None]
+        return jnp.sum(K_B_n * L_B_n), jnp.sum(K_B_n, axis=1), jnp.sum(L_B_n, axis=1)
+
+    sum_KL_b, row_K_b_B, row_L_b_B = jax.lax.map(block, (rows_x, rows_y, valid))
+    # exp(0) = 1 on the diagonal of a Gaussian kernel; the Gram form leaves ~1e-7 there.
+    ones_n = jnp.ones((n,), x_n_Dx.dtype)
+    return _Statistics(
+        jnp.sum(sum_KL_b),
+        row_K_b_B.reshape(-1)[:n],
+        row_L_b_B.reshape(-1)[:n],
+        ones_n,
+        ones_n,
+    )
