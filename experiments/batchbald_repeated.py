@@ -68,7 +68,7 @@ def duplicate_fraction(acquired_S_R_B: np.ndarray) -> np.ndarray:
 
 
 def run(config: Config, names=STRATEGIES) -> dict:
-    """Accuracy ``[S, R + 1]``, acquired indices ``[S, R, B]`` and wall time per strategy."""
+    """Accuracy ``[S, R + 1]`` and acquired indices ``[S, R, B]`` per strategy; total wall time."""
     dataset = data.load("repeated-digits", key=jax.random.key(0), copies=COPIES)
     ensemble = posterior.build(
         "ensemble",
@@ -76,8 +76,10 @@ def run(config: Config, names=STRATEGIES) -> dict:
         num_samples=config.members,
         num_steps=config.steps,
     )
-    start = loop.init(
+    began = time.perf_counter()
+    finals = loop.compare(
         dataset,
+        {name: strategies.get(name) for name in names},
         key=jax.random.key(1),
         posterior=ensemble,
         initial=config.initial,
@@ -85,13 +87,11 @@ def run(config: Config, names=STRATEGIES) -> dict:
         b=config.batch,
         seeds=config.seeds,
     )
-    result = {"accuracy": {}, "acquired": {}, "loop_s": {}}
-    for name in names:
-        began = time.perf_counter()
-        end = loop.run(start, dataset, posterior=ensemble, strategy=strategies.get(name))
-        result["accuracy"][name] = np.asarray(end.metrics["accuracy"])
-        result["acquired"][name] = np.asarray(end.acquired)
-        result["loop_s"][name] = time.perf_counter() - began
+    result = {
+        "accuracy": {name: np.asarray(s.metrics["accuracy"]) for name, s in finals.items()},
+        "acquired": {name: np.asarray(s.acquired) for name, s in finals.items()},
+        "loop_s": time.perf_counter() - began,
+    }
     result["labels"] = [config.initial + r * config.batch for r in range(config.rounds + 1)]
     return result
 

@@ -67,26 +67,18 @@ def run(config: Config, *, on_round: Callable[[], None] = lambda: None) -> dict[
         num_steps=config.steps,
         batch_size=config.minibatch,
     )
-    start = loop.init(
+    finals = loop.compare(
         dataset,
+        {name: strategies.get(name) for name in STRATEGIES},
         key=jax.random.key(1),
         posterior=ensemble,
         initial=config.initial,
         rounds=config.rounds,
         b=config.batch,
         seeds=config.seeds,
+        on_round=lambda state: on_round(),
     )
-    curves = {}
-    for name in STRATEGIES:
-        on_round()  # the shared initial fit
-        end = loop.run(
-            start,
-            dataset,
-            posterior=ensemble,
-            strategy=strategies.get(name),
-            on_round=lambda state: on_round(),
-        )
-        curves[name] = np.asarray(end.metrics["accuracy"])
+    curves = {name: np.asarray(state.metrics["accuracy"]) for name, state in finals.items()}
     return curves
 
 
@@ -153,7 +145,7 @@ def main(
     console = Console()
     start = time.perf_counter()
     with Progress(console=console) as progress:
-        task = progress.add_task("active learning", total=len(STRATEGIES) * (rounds + 1))
+        task = progress.add_task("active learning", total=len(STRATEGIES) * rounds)
         curves = run(config, on_round=lambda: progress.advance(task))
     wall_time_s = time.perf_counter() - start
     write(config, curves, out, wall_time_s)

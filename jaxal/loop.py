@@ -246,3 +246,30 @@ def restore(checkpoint_dir: str | Path, like: LoopState) -> LoopState | None:
     state = manager.restore(step, args=ocp.args.StandardRestore(abstract))
     manager.close()
     return LoopState(*state) if not isinstance(state, LoopState) else state
+
+
+def compare(
+    data: Dataset,
+    strategies: dict[str, Strategy],
+    *,
+    key: Key,
+    posterior: Posterior,
+    initial: int,
+    rounds: int,
+    b: int,
+    seeds: int | None = None,
+    on_round: Callable[[LoopState], None] | None = None,
+) -> dict[str, LoopState]:
+    """Run several strategies from one shared start: ``{name: final state}``.
+
+    Every strategy starts from the same :func:`init` state (the same initial labels and the
+    same initial fit per seed) and draws the same round keys, so differences between the
+    curves come from the acquisitions alone (common random numbers).
+    """
+    start = init(
+        data, key=key, posterior=posterior, initial=initial, rounds=rounds, b=b, seeds=seeds
+    )
+    return {
+        name: run(start, data, posterior=posterior, strategy=strategy, on_round=on_round)
+        for name, strategy in strategies.items()
+    }

@@ -190,3 +190,15 @@ def test_impossible_budgets_are_rejected(settings, message):
 def test_unknown_strategy_names_the_options():
     with pytest.raises(ValueError, match=r"unknown strategy 'badl'; choose one of \[.*'bald'"):
         jaxal.strategies.get("badl")
+
+
+def test_compare_runs_every_strategy_from_one_start():
+    data = toy_data()
+    chosen = {name: jaxal.strategies.get(name) for name in ("random", "bald")}
+    finals = loop.compare(data, chosen, key=jax.random.key(4), **SETTINGS)
+    start = loop.init(data, key=jax.random.key(4), **SETTINGS)
+    for name, strategy in chosen.items():
+        _assert_same(finals[name], loop.run(start, data, posterior=POSTERIOR, strategy=strategy))
+    np.testing.assert_array_equal(
+        finals["random"].metrics["accuracy"][0], finals["bald"].metrics["accuracy"][0]
+    )
