@@ -20,7 +20,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
-from sklearn.datasets import load_diabetes, load_digits, make_moons
 
 from jaxal._registry import Registry
 from jaxal.typing import Key
@@ -127,6 +126,8 @@ def digits(*, key: Key, test_fraction: float = 0.25) -> Dataset:
     Returns:
       A :class:`Dataset` with ``round(test_fraction * 1797)`` test points and the rest as pool.
     """
+    from sklearn.datasets import load_digits  # imported on use: ~1 s at `import jaxal`
+
     bunch = load_digits()
     x_all = jnp.asarray(bunch.data, dtype=jnp.float32) / 16.0
     y_all = jnp.asarray(bunch.target, dtype=jnp.int32)
@@ -202,6 +203,8 @@ def diabetes(*, key: Key, test_fraction: float = 0.25) -> RegressionDataset:
     Returns:
       A :class:`RegressionDataset` with ``round(test_fraction * 442)`` test points.
     """
+    from sklearn.datasets import load_diabetes  # imported on use
+
     bunch = load_diabetes(scaled=False)
     x_all = jnp.asarray(bunch.data, dtype=jnp.float32)
     y_all = jnp.asarray(bunch.target, dtype=jnp.float32)
@@ -389,6 +392,8 @@ def moons(
     _check_positive_int("num_samples", num_samples)
     _check_nonnegative("noise", noise)
     seed_key, split_key = jax.random.split(key)
+    from sklearn.datasets import make_moons  # imported on use
+
     x_np, y_np = make_moons(num_samples, noise=noise, random_state=_numpy_seed(seed_key))
     x_all = jnp.asarray(x_np, dtype=jnp.float32)
     y_all = jnp.asarray(y_np, dtype=jnp.int32)
