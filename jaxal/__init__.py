@@ -7,6 +7,7 @@ samples. ``log_probs`` is ``[K, N, C]`` (samples, pool points, classes) in natur
 from jaxal import (
     active_testing as active_testing,
     check as check,
+    chunked as chunked,
     data as data,
     hsic as hsic,
     kernels as kernels,
@@ -23,6 +24,7 @@ __all__ = [
     "__version__",
     "active_testing",
     "check",
+    "chunked",
     "data",
     "hsic",
     "kernels",

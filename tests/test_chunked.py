@@ -1,0 +1,148 @@
+"""Chunked scoring: equal to scoring the whole pool, for arrays, memmaps and iterables."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxal
+from tests.reference import random_log_probs
+
+K, N, C = 6, 1003, 4
+CHUNK = 128  # does not divide N
+
+
+@pytest.fixture
+def log_probs(rng):
+    return random_log_probs(rng, K, N, C)
+
+
+@pytest.mark.parametrize("score_fn", [jaxal.scores.bald, jaxal.scores.predictive_entropy])
+@pytest.mark.parametrize("as_jax", [False, True], ids=["numpy", "jax"])
+def test_score_equals_unchunked(log_probs, score_fn, as_jax):
+    pool = jnp.asarray(log_probs) if as_jax else log_probs
+    scores_N = jaxal.chunked.score(score_fn, pool, chunk_size=CHUNK)
+    assert isinstance(scores_N, np.ndarray) and scores_N.shape == (N,)
+    np.testing.assert_allclose(scores_N, score_fn(log_probs), rtol=1e-12, atol=1e-12)
+
+
+def test_memmap(log_probs, tmp_path):
+    path = tmp_path / "pool.npy"
+    np.save(path, log_probs.astype(np.float32))
+    pool = np.load(path, mmap_mode="r")
+    assert isinstance(pool, np.memmap)
+    scores_N = jaxal.chunked.score(jaxal.scores.bald, pool, chunk_size=CHUNK)
+    assert scores_N.dtype == np.float32
+    np.testing.assert_allclose(scores_N, jaxal.scores.bald(np.asarray(pool)), rtol=1e-5, atol=1e-6)
+
+
+def test_copy_on_write_memmap_keeps_changes(log_probs, tmp_path):
+    path = tmp_path / "pool.npy"
+    np.save(path, log_probs)
+    pool = np.load(path, mmap_mode="c")
+    pool[:, -5:] = np.log(np.full((K, 5, C), 1 / C))  # in memory only: BALD 0 there
+    scores_N = jaxal.chunked.score(jaxal.scores.bald, pool, chunk_size=CHUNK)
+    np.testing.assert_allclose(scores_N, jaxal.scores.bald(np.asarray(pool)), atol=1e-12)
+    np.testing.assert_allclose(scores_N[-5:], 0.0, atol=1e-12)
+
+
+def test_iterable_of_uneven_chunks(log_probs):
+    bounds = [0, 50, 51, 400, 700, N]  # chunks of 50, 1, 349 (split in three), 300, 303
+    chunks = (log_probs[:, a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True))
+    scores_N = jaxal.chunked.score(jaxal.scores.bald, chunks, chunk_size=CHUNK)
+    np.testing.assert_allclose(scores_N, jaxal.scores.bald(log_probs), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("with_available", [False, True], ids=["all", "available"])
+@pytest.mark.parametrize("b", [1, 10, 200])  # b > CHUNK too
+def test_top_k_equals_select_top_k(log_probs, rng, with_available, b):
+    available = rng.random(N) < 0.5 if with_available else None
+    indices_B, scores_B = jaxal.chunked.top_k(
+        jaxal.scores.bald, log_probs, b, chunk_size=CHUNK, available=available
+    )
+    full_N = jaxal.scores.bald(log_probs)
+    expected_B = jaxal.select.top_k(full_N, b, available)
+    np.testing.assert_array_equal(indices_B, expected_B)
+    np.testing.assert_allclose(scores_B, full_N[expected_B], rtol=1e-12)
+
+
+def test_top_k_ties_towards_lower_index():
+    log_probs = np.log(np.full((2, 300, 3), 1 / 3))  # every score is 0
+    indices_B, _ = jaxal.chunked.top_k(jaxal.scores.bald, log_probs, 5, chunk_size=64)
+    np.testing.assert_array_equal(indices_B, np.arange(5))
+
+
+def test_one_compilation_across_chunks(log_probs):
+    traces = []
+
+    def counted_bald(log_probs):
+        traces.append(log_probs.shape)
+        return jaxal.scores.bald(log_probs)
+
+    jaxal.chunked.score(counted_bald, log_probs, chunk_size=CHUNK)
+    assert traces == [(K, CHUNK, C)]
+    traces.clear()
+    jaxal.chunked.top_k(counted_bald, log_probs, 5, chunk_size=CHUNK)
+    assert len(traces) <= 2 and set(traces) == {(K, CHUNK, C)}  # eval_shape + one jit trace
+
+
+@pytest.mark.parametrize("chunk_size", [0, -3])
+def test_bad_chunk_size(log_probs, chunk_size):
+    with pytest.raises(ValueError, match="chunk_size"):
+        jaxal.chunked.score(jaxal.scores.bald, log_probs, chunk_size=chunk_size)
+    with pytest.raises(ValueError, match="chunk_size"):
+        jaxal.chunked.top_k(jaxal.scores.bald, log_probs, 3, chunk_size=chunk_size)
+
+
+def test_bad_chunk_size_type(log_probs):
+    with pytest.raises(TypeError, match="chunk_size"):
+        jaxal.chunked.score(jaxal.scores.bald, log_probs, chunk_size=1.5)
+
+
+@pytest.mark.parametrize(
+    "second", [(K + 1, 10, C), (K, 10, C + 1), (K, 10)], ids=["K", "C", "rank"]
+)
+def test_mismatched_chunks(log_probs, second):
+    chunks = [log_probs[:, :10], np.log(np.full(second, 0.5))]
+    with pytest.raises(ValueError, match="shape"):
+        jaxal.chunked.score(jaxal.scores.bald, chunks, chunk_size=CHUNK)
+
+
+def test_mismatched_dtype(log_probs):
+    chunks = [log_probs[:, :10], log_probs[:, 10:20].astype(np.float32)]
+    with pytest.raises(TypeError, match="dtype"):
+        jaxal.chunked.score(jaxal.scores.bald, chunks, chunk_size=CHUNK)
+
+
+def test_empty_pool():
+    with pytest.raises(ValueError, match="empty"):
+        jaxal.chunked.score(jaxal.scores.bald, [], chunk_size=CHUNK)
+
+
+def test_bad_top_k_arguments(log_probs):
+    with pytest.raises(ValueError, match="b = "):
+        jaxal.chunked.top_k(jaxal.scores.bald, log_probs, N + 1, chunk_size=CHUNK)
+    with pytest.raises(ValueError, match="b must"):
+        jaxal.chunked.top_k(jaxal.scores.bald, log_probs, 0, chunk_size=CHUNK)
+    with pytest.raises(ValueError, match="available"):
+        jaxal.chunked.top_k(
+            jaxal.scores.bald, log_probs, 3, chunk_size=CHUNK, available=np.ones(N - 1, bool)
+        )
+    with pytest.raises(ValueError, match="available"):
+        jaxal.chunked.top_k(
+            jaxal.scores.bald, log_probs, 3, chunk_size=CHUNK, available=np.ones(N + 1, bool)
+        )
+    few = np.zeros(N, bool)
+    few[:2] = True
+    with pytest.raises(ValueError, match="available points"):
+        jaxal.chunked.top_k(jaxal.scores.bald, log_probs, 3, chunk_size=CHUNK, available=few)
+
+
+def test_score_fn_must_be_per_point(log_probs):
+    with pytest.raises(ValueError, match="score_fn"):
+        jaxal.chunked.score(lambda lp: jnp.sum(lp, axis=(0, 2))[:5], log_probs, chunk_size=CHUNK)
+
+
+def test_jit_of_jitted_score_fn(log_probs):
+    scores_N = jaxal.chunked.score(jax.jit(jaxal.scores.bald), log_probs, chunk_size=CHUNK)
+    np.testing.assert_allclose(scores_N, jaxal.scores.bald(log_probs), rtol=1e-12, atol=1e-12)
