@@ -32,6 +32,7 @@ from rich.table import Table
 
 import jaxal
 from jaxal import data, loop, posterior, strategies
+from jaxal.plot import mean_band
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -100,9 +101,7 @@ def plot(result: dict, path: Path, title: str) -> None:
     x_R = np.asarray(result["labels"])
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, curve_S_R in result["accuracy"].items():
-        mean_R, std_R = curve_S_R.mean(0), curve_S_R.std(0)
-        (line,) = ax.plot(x_R, mean_R, marker="o", markersize=3, label=name)
-        ax.fill_between(x_R, mean_R - std_R, mean_R + std_R, color=line.get_color(), alpha=0.2)
+        mean_band(ax, x_R, curve_S_R, label=name)
     ax.set_xlabel("number of labelled points")
     ax.set_ylabel("test accuracy")
     ax.set_title(title)

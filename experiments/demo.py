@@ -28,6 +28,7 @@ from rich.table import Table
 
 import jaxal
 from jaxal import data, loop, posterior, strategies
+from jaxal.plot import mean_band
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -102,9 +103,7 @@ def write(config: Config, curves: dict[str, np.ndarray], out: Path, wall_time_s:
     x_R = np.asarray(labels(config))
     fig, ax = plt.subplots(figsize=(6, 4))
     for name, curve_S_R in curves.items():
-        mean_R, std_R = curve_S_R.mean(axis=0), curve_S_R.std(axis=0)
-        (line,) = ax.plot(x_R, mean_R, marker="o", markersize=3, label=name)
-        ax.fill_between(x_R, mean_R - std_R, mean_R + std_R, color=line.get_color(), alpha=0.2)
+        mean_band(ax, x_R, curve_S_R, label=name)
     ax.set_xlabel("number of labelled points")
     ax.set_ylabel("test accuracy")
     ax.set_title(f"digits, deep ensemble K={config.members}, mean ± std over {config.seeds} seeds")

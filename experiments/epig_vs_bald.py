@@ -38,6 +38,7 @@ from rich.table import Table
 
 import jaxal
 from jaxal import data, posterior, scores, select
+from jaxal.plot import mean_band
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -147,10 +148,7 @@ def plot(result: dict, out: Path, config: Config) -> None:
     x = np.asarray(result["labels"])
     fig, ax = plt.subplots(figsize=(6, 4))
     for name in STRATEGIES:
-        curve = np.asarray(result["accuracy"][name])
-        mean, std = curve.mean(0), curve.std(0)
-        (line,) = ax.plot(x, mean, marker="o", markersize=3, label=name)
-        ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        mean_band(ax, x, result["accuracy"][name], label=name)
     ax.set_xlabel("number of labelled points")
     ax.set_ylabel("test accuracy on classes 0-4")
     ax.set_title(f"digits, pool: 10 classes, test: 0-4; K={config.members}, {config.seeds} seeds")

@@ -31,6 +31,7 @@ from rich.table import Table
 
 import jaxal
 from jaxal import data, loop, posterior, strategies
+from jaxal.plot import mean_band
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
@@ -177,11 +178,9 @@ def _plot(runs: list[Path], target: Path, metric: str = "accuracy") -> None:
     for run in runs:
         record = _load(run)
         values = np.asarray(record["metrics"][metric])
-        mean, std = values.mean(axis=0), values.std(axis=0)
         c = record["config"]
         label = f"{c['strategy']} ({c['posterior']}, {c['dataset']}) [{run.name}]"
-        (line,) = ax.plot(record["labels"], mean, marker="o", markersize=3, label=label)
-        ax.fill_between(record["labels"], mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        mean_band(ax, record["labels"], values, label=label)
     ax.set_xlabel("number of labelled points")
     ax.set_ylabel(f"test {metric}")
     ax.set_title("mean ± std over seeds")
