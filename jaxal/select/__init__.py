@@ -6,9 +6,29 @@ returns an unavailable or repeated index for valid input.
 
 from jaxal.select._batchbald import batchbald as batchbald
 from jaxal.select._ev_gp import ev_gp as ev_gp
+from jaxal.select._geometry import (
+    badge as badge,
+    coreset as coreset,
+    probcover as probcover,
+    probcover_radius as probcover_radius,
+    typiclust as typiclust,
+)
 from jaxal.select._gumbel import gumbel_top_k as gumbel_top_k
 from jaxal.select._ical import ical as ical
 from jaxal.select._stochastic import random as random, stochastic as stochastic
 from jaxal.select._top_k import top_k as top_k
 
-__all__ = ["batchbald", "ev_gp", "gumbel_top_k", "ical", "random", "stochastic", "top_k"]
+__all__ = [
+    "badge",
+    "batchbald",
+    "coreset",
+    "ev_gp",
+    "gumbel_top_k",
+    "ical",
+    "probcover",
+    "probcover_radius",
+    "random",
+    "stochastic",
+    "top_k",
+    "typiclust",
+]

@@ -1,0 +1,512 @@
+r"""Geometric batch selection on features: BADGE, Core-Set, TypiClust and ProbCover.
+
+All four work on a ``[N, D]`` feature matrix (penultimate activations, self-supervised
+embeddings or BADGE gradient embeddings, see :mod:`jaxal.embeddings`) with Euclidean
+distances. Greedy loops are compiled ``lax.fori_loop`` with fixed shapes and keep ``[N]``
+running statistics, so a step costs ``O(N D)`` (``O(N^2)`` bits for ProbCover). Everything
+that needs all pairwise distances (distances to the labelled set, nearest neighbours within
+a cluster, ProbCover's graph, purity) is computed in blocks of ``block_size`` rows, so no
+``[N, N]`` float matrix is ever held; only ProbCover stores an ``[N, N]`` bool graph.
+"""
+
+from collections.abc import Callable
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Bool, Float, Int
+
+from jaxal import check
+from jaxal.select._gumbel import gumbel_top_k
+from jaxal.typing import Available, Key
+
+DEFAULT_BLOCK_SIZE = 1024
+"""Rows of the pairwise squared-distance matrix computed at once (``[block_size, N]``)."""
+
+DEFAULT_KMEANS_ITERATIONS = 100
+"""Lloyd iterations of TypiClust's k-means."""
+
+
+def _sq_dist_to(x_N_D: Array, centre_D: Array) -> Array:
+    """Squared distances ``[N]`` from every row to one point, by direct differences."""
+    return jnp.sum((x_N_D - centre_D[None, :]) ** 2, axis=1)
+
+
+def _sq_dists(a_R_D: Array, b_N_D: Array) -> Array:
+    """Squared distances ``[R, N]`` by ``|a|^2 + |b|^2 - 2 a.b`` (clamped at 0)."""
+    cross_R_N = jnp.matmul(a_R_D, b_N_D.T, precision=jax.lax.Precision.HIGHEST)
+    sq_a_R = jnp.sum(a_R_D**2, axis=1)
+    sq_b_N = jnp.sum(b_N_D**2, axis=1)
+    return jnp.maximum(sq_a_R[:, None] + sq_b_N[None, :] - 2.0 * cross_R_N, 0.0)
+
+
+def _row_blocks(fn: Callable, x_N_D: Array, block_size: int):
+    """``fn(rows_R, sq_dist_R_N)`` over blocks of rows of the pairwise distance matrix.
+
+    ``rows_R`` are the row indices of the block; results (leading axis ``R``) are
+    concatenated to ``[N, ...]``.
+    """
+    N = x_N_D.shape[0]
+    R = max(1, min(block_size, N))
+    num_blocks = -(-N // R)
+    rows = jnp.minimum(jnp.arange(num_blocks * R), N - 1).reshape(num_blocks, R)
+
+    def block(rows_R):
+        return fn(rows_R, _sq_dists(x_N_D[rows_R], x_N_D))
+
+    out = jax.lax.map(block, rows)
+    return jax.tree.map(lambda o: o.reshape(num_blocks * R, *o.shape[2:])[:N], out)
+
+
+def _features(x: ArrayLike, name: str = "features") -> Array:
+    x = jnp.asarray(x)
+    if not jnp.issubdtype(x.dtype, jnp.floating):
+        raise TypeError(f"{name} must have a floating dtype; got {x.dtype}")
+    if x.ndim != 2 or x.shape[0] < 1:
+        raise ValueError(f"{name} must have shape [N, D] with N >= 1; got {x.shape}")
+    return x
+
+
+def _selectable(labelled: ArrayLike, available: ArrayLike | None, N: int) -> tuple[Array, Array]:
+    """Validate ``labelled``; return it with ``available & ~labelled`` (must be non-empty)."""
+    labelled = jnp.asarray(labelled)
+    if labelled.dtype != jnp.bool_:
+        raise TypeError(f"labelled must be a boolean mask; got dtype {labelled.dtype}")
+    if labelled.shape != (N,):
+        raise ValueError(f"labelled must have shape [N] = ({N},); got {labelled.shape}")
+    available = check.available(available, N, on_trace="skip") & ~labelled
+    return labelled, check.available(available, N, on_trace="skip")
+
+
+def _block_size(block_size: int) -> int:
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be an int >= 1; got {block_size!r}")
+    return block_size
+
+
+# --- k-means++ seeding (BADGE, and TypiClust's k-means initialisation) -------------------------
+
+
+def _d2_seeding(keys_B: Array, x_N_D: Array, first: Array, available_N: Array) -> Array:
+    """k-means++ seeding from centre ``first``: ``B = len(keys) + 1`` distinct indices.
+
+    Each further centre is drawn with probability proportional to its squared distance to
+    the nearest centre so far (``D^2`` sampling); if every remaining point coincides with a
+    centre, uniformly among the remaining available points.
+    """
+    B = keys_B.shape[0] + 1
+    min_sq_N = _sq_dist_to(x_N_D, x_N_D[first])
+    indices_B = jnp.zeros((B,), jnp.int32).at[0].set(first.astype(jnp.int32))
+    available_N = available_N.at[first].set(False)
+
+    def step(i, carry):
+        indices_B, min_sq_N, available_N = carry
+        new = gumbel_top_k(keys_B[i - 1], jnp.log(min_sq_N), 1, available_N)[0]
+        return (
+            indices_B.at[i].set(new.astype(jnp.int32)),
+            jnp.minimum(min_sq_N, _sq_dist_to(x_N_D, x_N_D[new])),
+            available_N.at[new].set(False),
+        )
+
+    return jax.lax.fori_loop(1, B, step, (indices_B, min_sq_N, available_N))[0]
+
+
+@partial(jax.jit, static_argnames=("b",))
+def _badge(key: Key, x_N_D: Array, available_N: Array, *, b: int) -> Array:
+    first = jnp.argmax(jnp.where(available_N, jnp.sum(x_N_D**2, axis=1), -jnp.inf))
+    return _d2_seeding(jax.random.split(key, b - 1), x_N_D, first, available_N)
+
+
+def badge(
+    key: Key,
+    embeddings: Float[ArrayLike, "N D"],
+    b: int,
+    available: Available | None = None,
+) -> Int[Array, " B"]:
+    r"""BADGE batch (Ash et al., ICLR 2020): k-means++ seeding on gradient embeddings.
+
+    The first centre is the available point of largest norm :math:`\|g(x)\|` (as in the
+    authors' code: the largest expected gradient); each further point is
+    drawn from the available points not chosen yet with probability
+
+    .. math:: P(x) \propto \min_{c \in \text{chosen}} \|g(x) - g(c)\|^2.
+
+    If all remaining points have distance 0 (duplicates of chosen ones) it draws uniformly.
+    Compiled ``fori_loop`` keeping the ``[N]`` minimum squared distance: ``O(N D)`` a step.
+
+    Args:
+      key: PRNG key.
+      embeddings: ``[N, D]`` embeddings, typically :func:`jaxal.embeddings.badge` (``D = C H``).
+      b: batch size, static Python int with ``1 <= b <= #available``.
+      available: optional bool ``[N]`` mask of selectable points.
+
+    Returns:
+      ``[b]`` distinct available indices, in the order they were chosen.
+    """
+    x = _features(embeddings, "embeddings")
+    available = check.available(available, x.shape[0], on_trace="skip")
+    b = check.batch_size(b, available, on_trace="skip")
+    return _badge(key, x, available, b=b)
+
+
+# --- Core-Set (greedy k-center) -----------------------------------------------------------------
+
+
+def _min_sq_dist_to_set(x_N_D: Array, member_N: Array, block_size: int) -> Array:
+    """``[N]`` squared distance of each point to the nearest member (``inf`` if none)."""
+
+    def fn(rows_R, sq_R_N):
+        return jnp.min(jnp.where(member_N[None, :], sq_R_N, jnp.inf), axis=1)
+
+    return _row_blocks(fn, x_N_D, block_size)
+
+
+@partial(jax.jit, static_argnames=("b", "block_size"))
+def _coreset(
+    x_N_D: Array, labelled_N: Array, available_N: Array, *, b: int, block_size: int
+) -> Array:
+    min_sq_N = _min_sq_dist_to_set(x_N_D, labelled_N, block_size)
+    # Before any centre exists every distance is inf: start from the point farthest from the mean.
+    centred_sq_N = _sq_dist_to(x_N_D, jnp.mean(x_N_D, axis=0))
+
+    def step(i, carry):
+        indices_B, min_sq_N, available_N = carry
+        score_N = jnp.where(jnp.isinf(min_sq_N), centred_sq_N, min_sq_N)
+        new = jnp.argmax(jnp.where(available_N, score_N, -jnp.inf))
+        return (
+            indices_B.at[i].set(new.astype(jnp.int32)),
+            jnp.minimum(min_sq_N, _sq_dist_to(x_N_D, x_N_D[new])),
+            available_N.at[new].set(False),
+        )
+
+    carry = (jnp.zeros((b,), jnp.int32), min_sq_N, available_N)
+    return jax.lax.fori_loop(0, b, step, carry)[0]
+
+
+def coreset(
+    features: Float[ArrayLike, "N D"],
+    b: int,
+    labelled: Bool[ArrayLike, " N"],
+    available: Available | None = None,
+    *,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Int[Array, " B"]:
+    r"""Core-Set batch (Sener, Savarese, ICLR 2018): greedy k-center.
+
+    Repeatedly adds
+
+    .. math:: \arg\max_{x} \min_{c \in L \cup S} \|\phi(x) - \phi(c)\|,
+
+    over available, not yet selected points, with ``L`` the labelled and ``S`` the selected
+    points. With no labelled point the first pick is the point farthest from the mean of all
+    features (the k-center objective is undefined for an empty centre set). Ties go to the
+    lowest index. The distances to ``L`` are computed once in ``[block_size, N]`` blocks;
+    each greedy step is ``O(N D)``.
+
+    Args:
+      features: ``[N, D]`` features :math:`\phi`.
+      b: batch size, static Python int with ``1 <= b <= #selectable``.
+      labelled: bool ``[N]``, the current labelled set (may be all ``False``).
+      available: optional bool ``[N]`` mask of selectable points; labelled points are never
+        selected whatever the mask says.
+      block_size: rows of the labelled-distance matrix computed at once.
+
+    Returns:
+      ``[b]`` distinct indices, in the order they were chosen.
+    """
+    x = _features(features)
+    N = x.shape[0]
+    labelled, available = _selectable(labelled, available, N)
+    b = check.batch_size(b, available, on_trace="skip")
+    return _coreset(x, labelled, available, b=b, block_size=_block_size(block_size))
+
+
+# --- TypiClust -----------------------------------------------------------------------------------
+
+
+def _assign(x_N_D: Array, centres_K_D: Array) -> Array:
+    return jnp.argmin(_sq_dists(x_N_D, centres_K_D), axis=1)
+
+
+def _kmeans(key: Key, x_N_D: Array, num_clusters: int, iterations: int) -> Array:
+    """Lloyd's k-means with k-means++ initialisation; returns the ``[N]`` cluster labels."""
+    N = x_N_D.shape[0]
+    first_key, seed_key = jax.random.split(key)
+    first = jax.random.randint(first_key, (), 0, N)
+    keys = jax.random.split(seed_key, num_clusters - 1)
+    centres_K_D = x_N_D[_d2_seeding(keys, x_N_D, first, jnp.ones((N,), bool))]
+    ones_N = jnp.ones((N,), x_N_D.dtype)
+
+    def lloyd(_, centres_K_D):
+        labels_N = _assign(x_N_D, centres_K_D)
+        sums_K_D = jax.ops.segment_sum(x_N_D, labels_N, num_clusters)
+        counts_K = jax.ops.segment_sum(ones_N, labels_N, num_clusters)
+        means_K_D = sums_K_D / jnp.maximum(counts_K, 1.0)[:, None]
+        return jnp.where(counts_K[:, None] > 0, means_K_D, centres_K_D)  # empty: keep centre
+
+    return _assign(x_N_D, jax.lax.fori_loop(0, iterations, lloyd, centres_K_D))
+
+
+def _typicality(x_N_D: Array, labels_N: Array, num_neighbours: int, block_size: int) -> Array:
+    """``[N]`` typicality ``1 / mean distance to the k nearest other points of its cluster``.
+
+    ``k = min(num_neighbours, |cluster| // 2)`` (at least 1), as in the authors' code;
+    a singleton cluster has typicality 0.
+    """
+    N = x_N_D.shape[0]
+    size_N = jnp.bincount(labels_N, length=N)[labels_N]
+    k_N = jnp.clip(jnp.minimum(num_neighbours, size_N // 2), 1, None)
+    top = max(1, min(num_neighbours, N - 1))
+
+    def fn(rows_R, sq_R_N):
+        other_R_N = (labels_N[rows_R][:, None] == labels_N[None, :]) & (
+            rows_R[:, None] != jnp.arange(N)[None, :]
+        )
+        neg_sq_R_T, _ = jax.lax.top_k(jnp.where(other_R_N, -sq_R_N, -jnp.inf), top)
+        dist_R_T = jnp.sqrt(-neg_sq_R_T)
+        used_R_T = jnp.arange(top)[None, :] < k_N[rows_R][:, None]
+        mean_R = jnp.sum(jnp.where(used_R_T, dist_R_T, 0.0), axis=1) / k_N[rows_R]
+        return 1.0 / mean_R
+
+    return _row_blocks(fn, x_N_D, block_size)
+
+
+@partial(
+    jax.jit, static_argnames=("b", "num_clusters", "num_neighbours", "iterations", "block_size")
+)
+def _typiclust(
+    key: Key,
+    x_N_D: Array,
+    labelled_N: Array,
+    available_N: Array,
+    *,
+    b: int,
+    num_clusters: int,
+    num_neighbours: int,
+    iterations: int,
+    block_size: int,
+) -> Array:
+    N = x_N_D.shape[0]
+    labels_N = _kmeans(key, x_N_D, num_clusters, iterations)
+    typicality_N = _typicality(x_N_D, labels_N, num_neighbours, block_size)
+    size_K = jnp.bincount(labels_N, length=num_clusters)
+    covered_K = jnp.bincount(labels_N, weights=labelled_N.astype(jnp.int32), length=num_clusters)
+
+    def step(i, carry):
+        indices_B, covered_K, available_N = carry
+        open_K = jnp.bincount(labels_N, weights=available_N.astype(jnp.int32), length=num_clusters)
+        # Fewest labelled/selected points first, then the largest cluster.
+        order_K = covered_K.astype(jnp.int32) * (N + 1) - size_K
+        cluster = jnp.argmin(jnp.where(open_K > 0, order_K, jnp.iinfo(jnp.int32).max))
+        in_cluster_N = available_N & (labels_N == cluster)
+        new = jnp.argmax(jnp.where(in_cluster_N, typicality_N, -jnp.inf))
+        return (
+            indices_B.at[i].set(new.astype(jnp.int32)),
+            covered_K.at[cluster].add(1),
+            available_N.at[new].set(False),
+        )
+
+    carry = (jnp.zeros((b,), jnp.int32), covered_K.astype(jnp.int32), available_N)
+    return jax.lax.fori_loop(0, b, step, carry)[0]
+
+
+def typiclust(
+    key: Key,
+    features: Float[ArrayLike, "N D"],
+    b: int,
+    labelled: Bool[ArrayLike, " N"],
+    *,
+    num_neighbours: int = 20,
+    kmeans_iterations: int = DEFAULT_KMEANS_ITERATIONS,
+    num_clusters: int | None = None,
+    available: Available | None = None,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Int[Array, " B"]:
+    r"""TypiClust batch (Hacohen, Dekel, Weinshall, ICML 2022): typical points of new clusters.
+
+    Clusters all ``N`` points by k-means (Lloyd, ``kmeans_iterations`` steps, k-means++
+    initialisation from ``key``) into ``|L| + b`` clusters. Then ``b`` times: take the cluster
+    with the fewest labelled-or-selected points, the largest among those (so first the
+    clusters without labelled points, largest first), and add its most typical selectable
+    point,
+
+    .. math:: \text{typicality}(x) = \Big(\frac1k \sum_{x' \in \text{kNN}(x)} \|x - x'\|\Big)^{-1},
+
+    with the ``k = min(num_neighbours, |cluster| // 2)`` nearest neighbours taken within the
+    cluster (as in the authors' code). Unlike the authors' code, clusters are not capped at
+    500 and clusters of fewer than 5 points are not skipped.
+
+    ``|L| + b`` fixes shapes, so it must be static: it is read from ``labelled`` when that is
+    concrete; under ``jit`` with a traced ``labelled`` pass ``num_clusters``.
+
+    Args:
+      key: PRNG key (k-means initialisation).
+      features: ``[N, D]`` (self-supervised) features.
+      b: batch size, static Python int.
+      labelled: bool ``[N]``, the current labelled set.
+      num_neighbours: neighbours in the typicality (paper: 20).
+      kmeans_iterations: Lloyd iterations.
+      num_clusters: static cluster count; ``None`` means ``|L| + b``.
+      available: optional bool ``[N]`` mask of selectable points; labelled points are never
+        selected.
+      block_size: rows of the pairwise distance matrix computed at once.
+
+    Returns:
+      ``[b]`` distinct indices, in the order they were chosen.
+    """
+    x = _features(features)
+    N = x.shape[0]
+    labelled, available = _selectable(labelled, available, N)
+    b = check.batch_size(b, available, on_trace="skip")
+    if num_clusters is None:
+        if not check.is_concrete(labelled):
+            raise TypeError(
+                "typiclust needs a static cluster count |L| + b: labelled is traced (under jit); "
+                "pass num_clusters= as a Python int"
+            )
+        num_clusters = int(jnp.sum(labelled)) + b
+    if isinstance(num_clusters, bool) or not isinstance(num_clusters, int):
+        raise TypeError(f"num_clusters must be a Python int; got {type(num_clusters).__name__}")
+    if not 1 <= num_clusters <= N:
+        raise ValueError(f"num_clusters must be in [1, N = {N}]; got {num_clusters}")
+    if num_neighbours < 1:
+        raise ValueError(f"num_neighbours must be >= 1; got {num_neighbours}")
+    return _typiclust(
+        key,
+        x,
+        labelled,
+        available,
+        b=b,
+        num_clusters=num_clusters,
+        num_neighbours=int(num_neighbours),
+        iterations=int(kmeans_iterations),
+        block_size=_block_size(block_size),
+    )
+
+
+# --- ProbCover -----------------------------------------------------------------------------------
+
+
+@partial(jax.jit, static_argnames=("b", "block_size"))
+def _probcover(
+    x_N_D: Array,
+    labelled_N: Array,
+    available_N: Array,
+    radius: Array,
+    *,
+    b: int,
+    block_size: int,
+) -> Array:
+    radius_sq = jnp.asarray(radius, x_N_D.dtype) ** 2
+    graph_N_N = _row_blocks(lambda rows_R, sq_R_N: sq_R_N <= radius_sq, x_N_D, block_size)
+    covered_N = jnp.any(graph_N_N & labelled_N[None, :], axis=1)
+
+    def step(i, carry):
+        indices_B, covered_N, available_N = carry
+        gain_N = jnp.sum(graph_N_N & ~covered_N[None, :], axis=1)
+        new = jnp.argmax(jnp.where(available_N, gain_N, -1))
+        return (
+            indices_B.at[i].set(new.astype(jnp.int32)),
+            covered_N | graph_N_N[new],
+            available_N.at[new].set(False),
+        )
+
+    carry = (jnp.zeros((b,), jnp.int32), covered_N, available_N)
+    return jax.lax.fori_loop(0, b, step, carry)[0]
+
+
+def probcover(
+    features: Float[ArrayLike, "N D"],
+    b: int,
+    labelled: Bool[ArrayLike, " N"],
+    radius: float,
+    available: Available | None = None,
+    *,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Int[Array, " B"]:
+    r"""ProbCover batch (Yehuda et al., NeurIPS 2022): greedy max coverage of ``radius``-balls.
+
+    The graph has an edge ``x -> x'`` when :math:`\|x - x'\| \le \delta` (``radius``). Points
+    within ``delta`` of a labelled point start covered; each step adds the selectable point
+    whose ball holds the most uncovered points and marks them covered. Once everything is
+    covered the gains are 0 and ties go to the lowest index (the authors pick at random).
+
+    The graph is held as a dense ``[N, N]`` bool matrix (built in ``[block_size, N]`` blocks):
+    ``N^2`` bytes, fine up to ``N ~ 30k`` points; a step costs ``O(N^2)``.
+
+    Args:
+      features: ``[N, D]`` (self-supervised) features.
+      b: batch size, static Python int.
+      labelled: bool ``[N]``, the current labelled set.
+      radius: ball radius :math:`\delta > 0`, e.g. from :func:`probcover_radius`.
+      available: optional bool ``[N]`` mask of selectable points; labelled points are never
+        selected.
+      block_size: rows of the distance matrix computed at once.
+
+    Returns:
+      ``[b]`` distinct indices, in the order they were chosen.
+    """
+    x = _features(features)
+    N = x.shape[0]
+    labelled, available = _selectable(labelled, available, N)
+    if check.is_concrete(radius) and not float(radius) >= 0:
+        raise ValueError(f"radius must be >= 0; got {radius}")
+    b = check.batch_size(b, available, on_trace="skip")
+    return _probcover(x, labelled, available, radius, b=b, block_size=_block_size(block_size))
+
+
+@partial(jax.jit, static_argnames=("block_size",))
+def _impure_radius(x_N_D: Array, labels_N: Array, *, block_size: int) -> Array:
+    """``[N]`` distance from each point to the nearest point with another label (``inf``)."""
+
+    def fn(rows_R, sq_R_N):
+        other_R_N = labels_N[rows_R][:, None] != labels_N[None, :]
+        return jnp.min(jnp.where(other_R_N, sq_R_N, jnp.inf), axis=1)
+
+    return jnp.sqrt(_row_blocks(fn, x_N_D, block_size))
+
+
+def probcover_radius(
+    features: Float[ArrayLike, "N D"],
+    cluster_labels: Int[ArrayLike, " N"],
+    *,
+    purity: float = 0.95,
+    candidates: Float[ArrayLike, " R"] | None = None,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Array:
+    r"""ProbCover's radius: the largest :math:`\delta` whose balls keep ``purity``.
+
+    A ball :math:`B(x, \delta)` is pure when every point in it shares ``x``'s cluster label,
+    i.e. when :math:`\delta < m(x)`, the distance from ``x`` to the nearest point of another
+    cluster. The purity of :math:`\delta` is the fraction of pure balls, and the result is the
+    largest candidate with purity :math:`\ge` ``purity`` (0 if none). By default the
+    candidates are ``0`` and the values :math:`m(x)` themselves, so the result is exact up to
+    the gap to the next candidate. Computed in ``[block_size, N]`` blocks (``O(N^2 D)``).
+
+    Args:
+      features: ``[N, D]`` features (the ones passed to :func:`probcover`).
+      cluster_labels: int ``[N]`` (self-supervised / k-means) cluster labels.
+      purity: required fraction of pure balls (paper: 0.95).
+      candidates: optional ``[R]`` radii to choose from.
+      block_size: rows of the distance matrix computed at once.
+
+    Returns:
+      Scalar radius.
+    """
+    x = _features(features)
+    labels = jnp.asarray(cluster_labels)
+    if not jnp.issubdtype(labels.dtype, jnp.integer) or labels.shape != (x.shape[0],):
+        raise ValueError(
+            f"cluster_labels must be an int array of shape [N] = ({x.shape[0]},); "
+            f"got {labels.dtype} {labels.shape}"
+        )
+    if not 0 <= purity <= 1:
+        raise ValueError(f"purity must be in [0, 1]; got {purity}")
+    impure_N = _impure_radius(x, labels, block_size=_block_size(block_size))
+    if candidates is None:
+        candidates_R = jnp.where(jnp.isinf(impure_N), 0.0, impure_N)
+    else:
+        candidates_R = jnp.asarray(candidates, x.dtype)
+    candidates_R = jnp.concatenate([jnp.zeros((1,), x.dtype), candidates_R.ravel()])
+    purity_R = jnp.mean(impure_N[None, :] > candidates_R[:, None], axis=1)
+    return jnp.max(jnp.where(purity_R >= purity, candidates_R, 0.0))

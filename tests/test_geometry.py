@@ -1,0 +1,195 @@
+"""Tests for the geometric selections (BADGE, Core-Set, TypiClust, ProbCover) and embeddings."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxal import embeddings, select
+
+from .conftest import DTYPES, TRANSFORMS
+
+
+def sq_dists(x):
+    return ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+
+
+def coreset_reference(x, b, labelled, available):
+    """Greedy k-center by recomputing every min distance (numpy, float64)."""
+    d = np.sqrt(sq_dists(x.astype(np.float64)))
+    centres = list(np.flatnonzero(labelled))
+    selectable = available & ~labelled
+    chosen = []
+    for _ in range(b):
+        if centres:
+            score = d[:, centres].min(axis=1)
+        else:
+            score = np.linalg.norm(x - x.mean(0), axis=1)
+        score = np.where(selectable, score, -np.inf)
+        new = int(np.argmax(score))
+        chosen.append(new)
+        centres.append(new)
+        selectable[new] = False
+    return chosen
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("num_labelled", [0, 5])
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_coreset_matches_brute_force(rng, dtype, num_labelled, transform):
+    N, D, b = 60, 3, 8
+    x = rng.normal(size=(N, D)).astype(dtype)
+    labelled = np.zeros(N, bool)
+    labelled[rng.choice(N, num_labelled, replace=False)] = True
+    available = rng.random(N) < 0.8
+    fn = transform(lambda x, lab, av: select.coreset(x, b, lab, av, block_size=16))
+    got = fn(jnp.asarray(x), jnp.asarray(labelled), jnp.asarray(available))
+    assert got.tolist() == coreset_reference(x, b, labelled, available.copy())
+    assert available[np.asarray(got)].all() and not labelled[np.asarray(got)].any()
+
+
+def probcover_gains(x, radius, covered):
+    adj = sq_dists(x) <= radius**2
+    return (adj & ~covered[None, :]).sum(1), adj
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_probcover_gain_is_direct_count(rng, transform):
+    N, D, b, radius = 80, 2, 10, 0.5
+    x = rng.normal(size=(N, D))
+    labelled = np.zeros(N, bool)
+    labelled[:3] = True
+    available = rng.random(N) < 0.9
+    fn = transform(lambda x, lab, av: select.probcover(x, b, lab, radius, av, block_size=32))
+    got = np.asarray(fn(jnp.asarray(x), jnp.asarray(labelled), jnp.asarray(available)))
+    _, adj = probcover_gains(x, radius, np.zeros(N, bool))
+    covered = adj[:, labelled].any(1)
+    selectable = available & ~labelled
+    assert len(set(got.tolist())) == b and selectable[got].all()
+    for i in got:
+        gain, _ = probcover_gains(x, radius, covered)
+        assert gain[i] == gain[selectable].max()
+        covered |= adj[i]
+        selectable[i] = False
+
+
+def test_probcover_radius_purity(rng):
+    x = np.concatenate([rng.normal(size=(40, 2)), rng.normal(size=(40, 2)) + 3.0])
+    labels = np.repeat([0, 1], 40)
+    radius = float(select.probcover_radius(jnp.asarray(x), jnp.asarray(labels), purity=0.9))
+    d = np.sqrt(sq_dists(x))
+
+    def purity(r):
+        return np.mean([(labels[d[n] <= r] == labels[n]).all() for n in range(len(x))])
+
+    assert radius > 0 and purity(radius) >= 0.9
+    assert purity(radius * 1.05 + 1e-9) < 0.9 or radius >= d.max()
+    grid = np.linspace(0.0, 3.0, 31)
+    chosen = float(select.probcover_radius(x, labels, purity=0.9, candidates=grid))
+    assert chosen == max(r for r in grid if purity(r) >= 0.9)
+
+
+def test_badge_first_centre_and_distinct(key, rng):
+    N, D, b = 50, 4, 12
+    x = rng.normal(size=(N, D))
+    available = rng.random(N) < 0.7
+    got = np.asarray(jax.jit(select.badge, static_argnums=2)(key, x, b, jnp.asarray(available)))
+    norms = np.where(available, np.linalg.norm(x, axis=1), -np.inf)
+    assert got[0] == np.argmax(norms)
+    assert len(set(got.tolist())) == b and available[got].all()
+    eager = select.badge(key, x, b, jnp.asarray(available))
+    np.testing.assert_array_equal(eager, got)
+
+
+def test_badge_d2_sampling_distribution(key):
+    # First centre: index 0 (largest norm). Second: P(n) proportional to |x_n - x_0|^2.
+    x = jnp.array([[3.0, 0.0], [2.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+    draws = jax.vmap(lambda k: select.badge(k, x, 2))(jax.random.split(key, 4000))
+    assert (draws[:, 0] == 0).all()
+    freq = np.bincount(np.asarray(draws[:, 1]), minlength=4) / 4000
+    np.testing.assert_allclose(freq, np.array([0, 1, 4, 9]) / 14, atol=0.03)
+
+
+def test_badge_duplicates_fall_back_to_uniform(key):
+    x = jnp.ones((5, 2))
+    got = select.badge(key, x, 5)
+    assert sorted(got.tolist()) == list(range(5))
+
+
+def blobs(rng, sizes, spread=0.1):
+    centres = np.array([[0, 0], [10, 0], [0, 10], [10, 10], [20, 20]], float)[: len(sizes)]
+    x = np.concatenate(
+        [c + spread * rng.normal(size=(s, 2)) for c, s in zip(centres, sizes, strict=True)]
+    )
+    return x, np.repeat(np.arange(len(sizes)), sizes)
+
+
+def test_typiclust_picks_typical_points_of_largest_uncovered_clusters(key, rng):
+    sizes = [30, 12, 25, 18, 8]
+    x, blob = blobs(rng, sizes)
+    labelled = np.zeros(len(x), bool)
+    labelled[np.flatnonzero(blob == 0)[0]] = True  # blob 0 (largest) is covered
+    b = 3  # |L| + b = 4 would merge blobs: ask for the 5 clusters explicitly
+    got = np.asarray(select.typiclust(key, x, b, jnp.asarray(labelled), num_clusters=5))
+    # Largest blobs without labels: 2 (25), 3 (18), 1 (12).
+    assert blob[got].tolist() == [2, 3, 1]
+    for i in got:
+        members = np.flatnonzero(blob == blob[i])
+        d = np.sqrt(sq_dists(x[members]))
+        np.fill_diagonal(d, np.inf)
+        k = min(20, len(members) // 2)
+        mean_knn = np.sort(d, axis=1)[:, :k].mean(1)
+        assert members[np.argmin(mean_knn)] == i
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_typiclust_jit_and_cluster_count(key, rng, transform):
+    x, blob = blobs(rng, [20, 20, 20, 20])
+    labelled = jnp.zeros(len(x), bool).at[0].set(True).at[20].set(True)
+    fn = transform(lambda k, x, lab: select.typiclust(k, x, 2, lab, num_clusters=4))
+    got = np.asarray(fn(key, jnp.asarray(x), labelled))
+    assert sorted(blob[got].tolist()) == [2, 3]
+    eager = select.typiclust(key, x, 2, labelled)  # |L| + b = 4 read from the mask
+    assert sorted(blob[np.asarray(eager)].tolist()) == [2, 3]
+    with pytest.raises(TypeError, match="num_clusters"):
+        jax.jit(lambda lab: select.typiclust(key, x, 2, lab))(labelled)
+
+
+def test_more_than_clusters_never_repeats(key, rng):
+    x, _ = blobs(rng, [6, 6])
+    labelled = jnp.zeros(12, bool).at[0].set(True)
+    available = jnp.ones(12, bool).at[5].set(False)
+    for fn in (
+        lambda: select.typiclust(key, x, 9, labelled, available=available, num_clusters=2),
+        lambda: select.coreset(x, 10, labelled, available),
+        lambda: select.probcover(x, 10, labelled, 1.0, available),
+        lambda: select.badge(key, x, 11, available),
+    ):
+        got = np.asarray(fn())
+        assert len(set(got.tolist())) == len(got)
+        assert np.asarray(available)[got].all()
+
+
+def test_embeddings_badge_matches_outer_product(rng):
+    K, N, C, H = 3, 7, 4, 5
+    log_probs = jax.nn.log_softmax(jnp.asarray(rng.normal(size=(K, N, C))), axis=-1)
+    h = rng.normal(size=(N, H))
+    got = np.asarray(embeddings.badge(h, log_probs))
+    pbar = np.exp(np.asarray(log_probs)).mean(0)
+    residual = pbar - np.eye(C)[pbar.argmax(1)]
+    expected = np.stack([np.outer(residual[n], h[n]).ravel() for n in range(N)])
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(embeddings.badge(h, pbar), expected, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(jax.jit(embeddings.badge)(h, log_probs), expected, rtol=1e-10)
+    with pytest.raises(ValueError, match="probabilities"):
+        embeddings.badge(h, np.asarray(log_probs[0]))
+
+
+def test_validation(key):
+    x = jnp.zeros((4, 2))
+    with pytest.raises(TypeError, match="labelled"):
+        select.coreset(x, 1, jnp.zeros(4))
+    with pytest.raises(ValueError, match="available"):
+        select.probcover(x, 1, jnp.ones(4, bool), 1.0)
+    with pytest.raises(ValueError, match="b = 5"):
+        select.badge(key, x, 5)
