@@ -84,6 +84,28 @@ def _block_size(block_size: int) -> int:
     return block_size
 
 
+def _greedy(
+    choose: Callable, update: Callable, state, available_N: Array, indices_B: Array, start: int
+) -> Array:
+    """Fill ``indices_B[start:]`` greedily in a compiled ``fori_loop``.
+
+    Step ``i`` picks ``new = choose(i, state, available_N)``, records it, sets
+    ``state = update(state, new)`` and makes ``new`` unavailable.
+    """
+
+    def step(i, carry):
+        indices_B, state, available_N = carry
+        new = choose(i, state, available_N)
+        return (
+            indices_B.at[i].set(new.astype(jnp.int32)),
+            update(state, new),
+            available_N.at[new].set(False),
+        )
+
+    carry = (indices_B, state, available_N)
+    return jax.lax.fori_loop(start, indices_B.shape[0], step, carry)[0]
+
+
 # --- k-means++ seeding (BADGE, and TypiClust's k-means initialisation) -------------------------
 
 
@@ -99,16 +121,13 @@ def _d2_seeding(keys_B: Array, x_N_D: Array, first: Array, available_N: Array) -
     indices_B = jnp.zeros((B,), jnp.int32).at[0].set(first.astype(jnp.int32))
     available_N = available_N.at[first].set(False)
 
-    def step(i, carry):
-        indices_B, min_sq_N, available_N = carry
-        new = gumbel_top_k(keys_B[i - 1], jnp.log(min_sq_N), 1, available_N)[0]
-        return (
-            indices_B.at[i].set(new.astype(jnp.int32)),
-            jnp.minimum(min_sq_N, _sq_dist_to(x_N_D, x_N_D[new])),
-            available_N.at[new].set(False),
-        )
+    def choose(i, min_sq_N, available_N):
+        return gumbel_top_k(keys_B[i - 1], jnp.log(min_sq_N), 1, available_N)[0]
 
-    return jax.lax.fori_loop(1, B, step, (indices_B, min_sq_N, available_N))[0]
+    def update(min_sq_N, new):
+        return jnp.minimum(min_sq_N, _sq_dist_to(x_N_D, x_N_D[new]))
+
+    return _greedy(choose, update, min_sq_N, available_N, indices_B, start=1)
 
 
 @partial(jax.jit, static_argnames=("b",))
@@ -169,18 +188,14 @@ def _coreset(
     # Before any centre exists every distance is inf: start from the point farthest from the mean.
     centred_sq_N = _sq_dist_to(x_N_D, jnp.mean(x_N_D, axis=0))
 
-    def step(i, carry):
-        indices_B, min_sq_N, available_N = carry
+    def choose(i, min_sq_N, available_N):
         score_N = jnp.where(jnp.isinf(min_sq_N), centred_sq_N, min_sq_N)
-        new = jnp.argmax(jnp.where(available_N, score_N, -jnp.inf))
-        return (
-            indices_B.at[i].set(new.astype(jnp.int32)),
-            jnp.minimum(min_sq_N, _sq_dist_to(x_N_D, x_N_D[new])),
-            available_N.at[new].set(False),
-        )
+        return jnp.argmax(jnp.where(available_N, score_N, -jnp.inf))
 
-    carry = (jnp.zeros((b,), jnp.int32), min_sq_N, available_N)
-    return jax.lax.fori_loop(0, b, step, carry)[0]
+    def update(min_sq_N, new):
+        return jnp.minimum(min_sq_N, _sq_dist_to(x_N_D, x_N_D[new]))
+
+    return _greedy(choose, update, min_sq_N, available_N, jnp.zeros((b,), jnp.int32), start=0)
 
 
 def coreset(
@@ -292,22 +307,19 @@ def _typiclust(
     size_K = jnp.bincount(labels_N, length=num_clusters)
     covered_K = jnp.bincount(labels_N, weights=labelled_N.astype(jnp.int32), length=num_clusters)
 
-    def step(i, carry):
-        indices_B, covered_K, available_N = carry
+    def choose(i, covered_K, available_N):
         open_K = jnp.bincount(labels_N, weights=available_N.astype(jnp.int32), length=num_clusters)
         # Fewest labelled/selected points first, then the largest cluster.
-        order_K = covered_K.astype(jnp.int32) * (N + 1) - size_K
+        order_K = covered_K * (N + 1) - size_K
         cluster = jnp.argmin(jnp.where(open_K > 0, order_K, jnp.iinfo(jnp.int32).max))
         in_cluster_N = available_N & (labels_N == cluster)
-        new = jnp.argmax(jnp.where(in_cluster_N, typicality_N, -jnp.inf))
-        return (
-            indices_B.at[i].set(new.astype(jnp.int32)),
-            covered_K.at[cluster].add(1),
-            available_N.at[new].set(False),
-        )
+        return jnp.argmax(jnp.where(in_cluster_N, typicality_N, -jnp.inf))
 
-    carry = (jnp.zeros((b,), jnp.int32), covered_K.astype(jnp.int32), available_N)
-    return jax.lax.fori_loop(0, b, step, carry)[0]
+    def update(covered_K, new):
+        return covered_K.at[labels_N[new]].add(1)  # ``new`` lies in the chosen cluster
+
+    indices_B = jnp.zeros((b,), jnp.int32)
+    return _greedy(choose, update, covered_K.astype(jnp.int32), available_N, indices_B, start=0)
 
 
 def typiclust(
@@ -401,18 +413,14 @@ def _probcover(
     graph_N_N = _row_blocks(lambda rows_R, sq_R_N: sq_R_N <= radius_sq, x_N_D, block_size)
     covered_N = jnp.any(graph_N_N & labelled_N[None, :], axis=1)
 
-    def step(i, carry):
-        indices_B, covered_N, available_N = carry
+    def choose(i, covered_N, available_N):
         gain_N = jnp.sum(graph_N_N & ~covered_N[None, :], axis=1)
-        new = jnp.argmax(jnp.where(available_N, gain_N, -1))
-        return (
-            indices_B.at[i].set(new.astype(jnp.int32)),
-            covered_N | graph_N_N[new],
-            available_N.at[new].set(False),
-        )
+        return jnp.argmax(jnp.where(available_N, gain_N, -1))
 
-    carry = (jnp.zeros((b,), jnp.int32), covered_N, available_N)
-    return jax.lax.fori_loop(0, b, step, carry)[0]
+    def update(covered_N, new):
+        return covered_N | graph_N_N[new]
+
+    return _greedy(choose, update, covered_N, available_N, jnp.zeros((b,), jnp.int32), start=0)
 
 
 def probcover(
