@@ -1,4 +1,4 @@
-"""The ``jaxal`` command line: run, resume, plot and list active-learning experiments.
+"""The ``jaxal`` command line: run, resume, plot, list and benchmark active learning.
 
 ::
 
@@ -7,6 +7,7 @@
     jaxal resume results/x          # after Ctrl-C or a kill: continues where it stopped
     jaxal plot results/x results/y  # overlays runs (mean and spread over seeds)
     jaxal list                      # strategies, posteriors, datasets
+    jaxal bench                     # replay every strategy on cached posteriors (seconds)
 
 A run directory holds ``config.json`` (the full configuration and the jaxal version),
 ``checkpoints/`` (the loop state after the initial fit and after every round, orbax),
@@ -30,7 +31,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import jaxal
-from jaxal import data, loop, posterior, strategies
+from jaxal import bench as bench_module, data, loop, posterior, strategies
 from jaxal.plot import mean_band
 
 matplotlib.use("Agg")
@@ -304,3 +305,131 @@ def list_() -> None:
     table.add_row("datasets (classification)", ", ".join(data.names(task="classification")))
     table.add_row("datasets (regression)", ", ".join(data.names(task="regression")))
     console.print(table)
+
+
+def _bench_table(result: dict) -> Table:
+    table = Table(
+        title=f"{result['dataset']}: {len(result['strategies'])} strategies replayed on "
+        f"{result['states']} recorded states, b = {result['b']} (ranked by test NLL gain)"
+    )
+    columns = ("rank", "strategy", "NLL gain", "reweighted acc.", "joint MI", "classes", "ms")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for rank, name in enumerate(result["ranking"], 1):
+        m = result["strategies"][name]
+        table.add_row(
+            str(rank),
+            name,
+            f"{m['nll_gain']:.4f}",
+            f"{m['accuracy']:.3f}",
+            f"{m['joint_mi']:.3f}",
+            f"{m['classes']:.1f}",
+            f"{m['time_ms']:.2f}",
+        )
+    return table
+
+
+def _bench_plot(result: dict, target: Path) -> None:
+    names = result["ranking"]
+    fig, axes = plt.subplots(1, 3, figsize=(14, 4))
+    for ax, metric, label in (
+        (axes[0], "nll_gain", "test NLL gain of the reweighted posterior (nats)"),
+        (axes[1], "joint_mi", "joint MI of the batch (nats)"),
+    ):
+        ax.barh(names[::-1], [result["strategies"][n][metric] for n in names[::-1]])
+        ax.set_xlabel(label)
+    for name, curve in result["recorded"].items():
+        axes[2].plot(curve, marker="o", label=name)
+    axes[2].set_xlabel("round")
+    axes[2].set_ylabel("test accuracy (recorded runs)")
+    axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(target, dpi=120)
+    plt.close(fig)
+
+
+@app.command()
+def bench(
+    out: Annotated[Path, typer.Option(help="Directory for results.json and bench.png.")] = Path(
+        "results/bench-cached"
+    ),
+    cache: Annotated[
+        Path | None, typer.Option(help="Cache from `jaxal bench-record` (default: bundled).")
+    ] = None,
+    strategy: Annotated[
+        list[str] | None, typer.Option(help="Strategies to replay (repeat; default: all).")
+    ] = None,
+    batch: Annotated[int | None, typer.Option(help="Batch size (default: recorded).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the replay keys.")] = 0,
+) -> None:
+    """Replay acquisition functions on cached posteriors: ranking table, no retraining."""
+    try:
+        recorded = bench_module.load(cache) if cache else bench_module.load_bundled()
+        known = [*strategies.names(task="classification"), *strategies.names(task="any")]
+        names = strategy or known
+        unknown = sorted(set(names) - set(known))
+        if unknown:
+            raise ValueError(f"unknown classification strategies {unknown}; see `jaxal list`")
+        with console.status(f"replaying {len(names)} strategies"):
+            result = bench_module.replay(
+                recorded,
+                {n: strategies.get(n) for n in names},
+                key=jax.random.key(seed),
+                b=batch,
+            )
+    except (OSError, ValueError) as error:
+        _fail(error)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(result, indent=1))
+    _bench_plot(result, out / "bench.png")
+    console.print(_bench_table(result))
+    console.print(f"wrote {out / 'results.json'} and {out / 'bench.png'}")
+
+
+@app.command(name="bench-record")
+def bench_record(
+    out: Annotated[Path, typer.Option(help="The .npz cache to write.")],
+    dataset: Annotated[str, typer.Option(help="See `jaxal list`.")] = "digits",
+    strategy: Annotated[
+        list[str] | None, typer.Option(help="Strategies to record (repeat).")
+    ] = None,
+    posterior_name: Annotated[str, typer.Option("--posterior")] = "ensemble",
+    rounds: Annotated[int, typer.Option()] = 3,
+    batch: Annotated[int, typer.Option()] = 10,
+    initial: Annotated[int, typer.Option()] = 20,
+    samples: Annotated[int, typer.Option(help="Posterior samples K.")] = 8,
+    steps: Annotated[int, typer.Option(help="Training steps per fit.")] = 300,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Record real training runs' posterior predictions for `jaxal bench`."""
+    names = strategy or ["random", "bald"]
+    try:
+        config = RunConfig(
+            dataset=dataset,
+            strategy=names[0],
+            posterior=posterior_name,
+            rounds=rounds,
+            batch=batch,
+            initial=initial,
+            seeds=1,
+            seed=seed,
+            samples=samples,
+            steps=steps,
+        )
+        experiment = _Experiment(config)
+        with console.status(f"recording {names} on {dataset}"):
+            recorded = bench_module.record(
+                experiment.dataset,
+                names,
+                key=jax.random.key(seed + 1),
+                posterior=experiment.posterior,
+                initial=initial,
+                rounds=rounds,
+                b=batch,
+                dataset=dataset,
+            )
+    except (ValueError, TypeError) as error:
+        _fail(error)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    bench_module.save(recorded, out)
+    console.print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")

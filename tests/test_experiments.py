@@ -32,6 +32,12 @@ QUICK = [
     pytest.param("active_testing", "results.json", {"config", "paper", "experiments"}),
     pytest.param("ev_gp", "results.json", {"rows", "pool_size", "selection_s"}),
     pytest.param(
+        "batch_epig_repeated",
+        "results.json",
+        {"labels", "accuracy", "duplicate_fraction", "fewer_duplicates", "claim"},
+    ),
+    pytest.param("regression_kernels", "results.json", {"tasks", "mean_log_rmse", "paper"}),
+    pytest.param(
         "batchbald_repeated",
         "results.json",
         {"labels", "accuracy", "duplicate_fraction", "beats_bald", "paper"},

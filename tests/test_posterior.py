@@ -130,3 +130,58 @@ def test_log_probs_from_a_dlpack_only_object(rng):
     log_probs = reference.random_log_probs(rng, 2, 5, 3)
     got = posterior.as_log_probs(_DLPackOnly(log_probs))
     np.testing.assert_array_equal(got, log_probs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Regression ensemble (squared error)
+
+REGRESSION_MODEL = posterior.MLP(num_classes=1, hidden=(32,))
+
+
+def test_regression_ensemble_fits_a_line_and_reports_its_residual_noise(key):
+    x_key, noise_key, fit_key = jax.random.split(key, 3)
+    x_N_1 = jax.random.uniform(x_key, (128, 1), jnp.float32, -1.0, 1.0)
+    y_N = 2.0 * x_N_1[:, 0] + 0.1 * jax.random.normal(noise_key, (128,))
+    weights_N = (jnp.arange(128) < 96).astype(jnp.float32)
+    post = posterior.ensemble_regression(
+        REGRESSION_MODEL, 3, optimizer=optax.adam(1e-2), num_steps=400, batch_size=32
+    )
+    fitted = post.fit(x_N_1, y_N, weights_N, key=fit_key)
+    mean_K_M, var_K_M = post.predict(fitted, x_N_1)
+    assert mean_K_M.shape == var_K_M.shape == (3, 128)
+    # The members fit the line, and sigma_k^2 is exactly the weighted mean squared residual.
+    assert float(jnp.sqrt(jnp.mean((mean_K_M - 2.0 * x_N_1[None, :, 0]) ** 2))) < 0.1
+    residual_K = jnp.sum((mean_K_M - y_N[None]) ** 2 * weights_N[None], axis=1) / jnp.sum(weights_N)
+    np.testing.assert_allclose(var_K_M[:, 0], residual_K, rtol=1e-5)
+    np.testing.assert_allclose(var_K_M, var_K_M[:, :1] * jnp.ones((1, 128)))
+    assert 0.005 < float(var_K_M.mean()) < 0.03  # the true noise variance is 0.01
+
+
+def test_squared_error_ignores_zero_weight_targets(key):
+    x_N_1 = jnp.linspace(-1.0, 1.0, 32, dtype=jnp.float32)[:, None]
+    weights_N = (jnp.arange(32) % 2 == 0).astype(jnp.float32)
+    post = posterior.ensemble_regression(
+        REGRESSION_MODEL, 2, optimizer=optax.adam(1e-2), num_steps=20, batch_size=8
+    )
+    clean = post.fit(x_N_1, x_N_1[:, 0], weights_N, key=key)
+    corrupt = post.fit(x_N_1, jnp.where(weights_N > 0, x_N_1[:, 0], 1e3), weights_N, key=key)
+    for a, b in zip(jax.tree.leaves(clean), jax.tree.leaves(corrupt), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_unknown_loss_is_a_clear_error(key, blobs):
+    x, y = blobs
+    params = posterior.init_ensemble(MODEL, x[:1], 1, key=key)
+    with pytest.raises(ValueError, match="loss must be 'cross-entropy' or 'squared-error'"):
+        posterior.train_ensemble(
+            params,
+            x,
+            y,
+            jnp.ones(64),
+            key=key,
+            model=MODEL,
+            optimizer=OPTIMIZER,
+            num_steps=1,
+            batch_size=4,
+            loss="hinge",
+        )

@@ -78,6 +78,65 @@ def test_disagreement_is_larger_far_from_the_data(blobs, params, key):
     assert float(bald_far) > 5 * float(bald_on_data)
 
 
+# ---------------------------------------------------------------------------------------------
+# Consistent masks: sample k is one network for every point
+
+
+def test_chunked_and_permuted_scoring_match_scoring_at_once(blobs, params, key):
+    x, _ = blobs
+    whole_K_N_C = PREDICT(params, x, key=key)  # float32: matmul blocking may differ by 1 ulp
+    chunks = [PREDICT(params, x[a:b], key=key) for a, b in [(0, 17), (17, 60), (60, N)]]
+    np.testing.assert_allclose(jnp.concatenate(chunks, axis=1), whole_K_N_C, rtol=1e-5, atol=1e-6)
+    order_N = jax.random.permutation(key, N)
+    permuted_K_N_C = PREDICT(params, x[order_N], key=key)
+    np.testing.assert_allclose(permuted_K_N_C, whole_K_N_C[:, order_N], rtol=1e-5, atol=1e-6)
+
+
+def test_copies_of_a_point_agree_in_every_sample(blobs, params, key):
+    x, _ = blobs
+    x_with_copies = jnp.concatenate([x[:5], x[:1], x[3:4], x[:1]])  # rows 0, 5, 7 and 3, 6
+    log_probs_K_N_C = PREDICT(params, x_with_copies, key=key)
+    for a, b in [(0, 5), (0, 7), (3, 6)]:
+        np.testing.assert_array_equal(log_probs_K_N_C[:, a], log_probs_K_N_C[:, b])
+    # ... while the samples themselves differ: the shared masks are redrawn per k.
+    assert len(np.unique(np.asarray(log_probs_K_N_C[:, 0].min(-1)))) == K
+
+
+def test_sample_k_does_not_depend_on_the_number_of_samples(blobs, params, key):
+    x, _ = blobs
+    model = posterior.DropoutMLP(num_classes=2, hidden=(32,))
+    few_k_N_C = posterior.dropout_log_probs(params, model, x, 4, key=key)
+    np.testing.assert_allclose(few_k_N_C, PREDICT(params, x, key=key)[:4], rtol=1e-5, atol=1e-6)
+
+
+def test_training_masks_are_per_example(blobs, params, key):
+    x, _ = blobs
+    model = posterior.DropoutMLP(num_classes=2, hidden=(32,))
+    logits_N_C = model.apply(params, jnp.repeat(x[:1], 8, axis=0), rngs={"dropout": key})
+    assert len(np.unique(np.asarray(logits_N_C[:, 0]))) > 1
+
+
+@pytest.mark.parametrize("rate", [0.2, 0.5])
+def test_dropout_rate_and_scaling(key, rate):
+    # First layer outputs relu(0 x + 1) = 1 for every unit, the output layer is the identity,
+    # so the logits are the mask scaled by 1 / (1 - rate): log-probs show which units dropped.
+    W, num_samples = 64, 1000
+    model = posterior.DropoutMLP(num_classes=W, hidden=(W,), rate=rate)
+    params = {
+        "params": {
+            "Dense_0": {"kernel": jnp.zeros((3, W)), "bias": jnp.ones(W)},
+            "Dense_1": {"kernel": jnp.eye(W), "bias": jnp.zeros(W)},
+        }
+    }
+    x_M_3 = jax.random.normal(key, (5, 3))
+    log_probs_K_M_W = posterior.dropout_log_probs(params, model, x_M_3, num_samples, key=key)
+    gap_K_M_W = log_probs_K_M_W.max(-1, keepdims=True) - log_probs_K_M_W
+    np.testing.assert_allclose(jnp.where(gap_K_M_W > 0.5, gap_K_M_W, 0.0).max(), 1 / (1 - rate))
+    dropped_K_M_W = np.asarray(gap_K_M_W > 0.5)
+    np.testing.assert_array_equal(dropped_K_M_W, dropped_K_M_W[:, :1].repeat(5, axis=1))
+    assert abs(dropped_K_M_W[:, 0].mean() - rate) < 0.01  # std 0.0016 at rate 0.5
+
+
 def test_rejects_bad_sample_count():
     with pytest.raises(ValueError, match="num_samples"):
         posterior.mc_dropout(

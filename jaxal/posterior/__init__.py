@@ -3,8 +3,8 @@
 Every posterior is a :class:`Posterior` (``fit``, ``predict``): classification predictions are
 ``log_probs [K, N, C]``, regression predictions ``(mean, var)`` each ``[K, N]``. Log-probs
 computed elsewhere enter through :func:`as_log_probs`. Factories: :func:`ensemble`,
-:func:`mc_dropout`, :func:`bnn_svi`, :func:`bnn_nuts`, :func:`laplace_last_layer` and
-:func:`bayesian_last_layer_regression`.
+:func:`ensemble_regression`, :func:`mc_dropout`, :func:`bnn_svi`, :func:`bnn_nuts`,
+:func:`laplace_last_layer` and :func:`bayesian_last_layer_regression`.
 """
 
 from jaxal.posterior._bnn import (
@@ -21,8 +21,10 @@ from jaxal.posterior._dropout import (
 )
 from jaxal.posterior._ensemble import (
     MLP as MLP,
+    RegressionEnsembleParams as RegressionEnsembleParams,
     ensemble as ensemble,
     ensemble_log_probs as ensemble_log_probs,
+    ensemble_regression as ensemble_regression,
     init_ensemble as init_ensemble,
     predictive_log_probs as predictive_log_probs,
     train_ensemble as train_ensemble,
@@ -49,6 +51,7 @@ __all__ = [
     "LinearRegressionPosterior",
     "MLP",
     "Posterior",
+    "RegressionEnsembleParams",
     "as_log_probs",
     "bayesian_last_layer_regression",
     "bnn_log_probs",
@@ -58,6 +61,7 @@ __all__ = [
     "dropout_log_probs",
     "ensemble",
     "ensemble_log_probs",
+    "ensemble_regression",
     "init_ensemble",
     "laplace_last_layer",
     "linear_regression_posterior",

@@ -6,6 +6,24 @@ sample :math:`\theta_k = \theta \odot z_k`, so ``K`` stochastic forward passes g
 ``[K, M, C]`` log-probabilities that :mod:`jaxal.scores` consume. The L2 regularisation of
 the variational objective is the ``optimizer``'s business, e.g. ``optax.adamw`` (weight
 decay) or ``optax.chain(optax.add_decayed_weights(wd), optax.adam(lr))``.
+
+**Consistent masks at prediction.** Joint acquisitions treat row ``k`` of ``[K, N, C]`` as
+*one* model :math:`\theta_k` evaluated at every point: BatchBALD's joint predictive
+:math:`p(y_1, \dots, y_n) = \frac1K \sum_k \prod_i p_k(y_i)`, EPIG's
+:math:`p(y, y_*) = \frac1K \sum_k p_k(y \mid x) p_k(y_* \mid x_*)` and ICAL's kernels over
+samples all pair up the same ``k`` across points. Standard dropout draws a fresh mask per
+example, so pass ``k`` would be a different network at every point; the labels of two points
+would then be independent within a sample and these joint scores would measure mask noise
+(as ``K`` grows, BatchBALD's joint information tends to the sum of the points' BALD, i.e.
+top-k BALD, and EPIG tends to 0). :func:`dropout_log_probs` therefore uses one mask set per
+sample, shared by every point, as batchbald_redux's ``ConsistentMCDropout``: it applies the
+model to one point at a time with the key ``jax.random.fold_in(key, k)``, so each layer's
+mask has the shape of a single example's activations (``[1, width]``) and depends only on
+``(key, k)``, never on how many points are scored or where they sit. Scoring a pool in
+chunks or shards, in any order, gives the same samples, and sample ``k`` does not depend on
+``K``. Single-point scores (BALD, entropy) are unchanged in distribution: each point's
+marginal over masks is the same. Training (:func:`train_dropout`) keeps standard
+per-example masks, as Gal & Ghahramani and batchbald_redux do.
 """
 
 from collections.abc import Sequence
@@ -24,6 +42,9 @@ from jaxal.typing import Key
 
 class DropoutMLP(nn.Module):
     """ReLU MLP with dropout after every hidden layer, always on (it needs a ``"dropout"`` rng).
+
+    Applied to a batch it draws one mask per example and unit (standard dropout, used in
+    training); :func:`dropout_log_probs` applies it one point at a time to share the masks.
 
     Attributes:
       num_classes: ``C``, the width of the output layer.
@@ -46,16 +67,37 @@ class DropoutMLP(nn.Module):
 def dropout_log_probs(
     params: PyTree, model: nn.Module, x: Float[Array, "M D"], num_samples: int, *, key: Key
 ) -> Float[Array, "K M C"]:
-    """Log-probabilities of ``K = num_samples`` forward passes with independent dropout masks.
+    """Log-probabilities of ``K = num_samples`` forward passes, each with one shared mask set.
 
-    Each pass draws one mask per point and unit, as in Gal & Ghahramani (2016); passes are
-    batched by ``jax.vmap`` over ``jax.random.split(key, K)``.
+    Pass ``k`` uses the dropout rng ``jax.random.fold_in(key, k)`` for every point: the
+    model is applied to one point (``[1, D]``) at a time under ``jax.vmap`` over ``M`` with
+    that key unbatched, so every point sees the same masks (a consistent posterior sample
+    ``theta_k``, see the module docstring) and the result for a point depends only on
+    ``(params, x_m, key, k)``: scoring ``x`` in chunks and concatenating, or permuting its
+    rows, concatenates / permutes the output (up to float rounding of differently sized
+    matrix products). Any module whose dropout draws its mask
+    from the ``"dropout"`` rng with the shape of its input (flax's ``nn.Dropout``) works.
+
+    Args:
+      params: parameters of ``model``.
+      model: a flax module mapping ``[..., D]`` to logits ``[..., C]``.
+      x: ``[M, D]`` inputs.
+      num_samples: ``K``, the number of masks (posterior samples).
+      key: PRNG key of the masks; reuse it to get the same ``K`` models on other inputs.
 
     Returns:
       ``[K, M, C]`` log-probabilities.
     """
-    keys_K = jax.random.split(key, num_samples)
-    logits_K_M_C = jax.vmap(lambda k: model.apply(params, x, rngs={"dropout": k}))(keys_K)
+
+    def sample(k):
+        dropout_key = jax.random.fold_in(key, k)
+
+        def point(x_D):
+            return model.apply(params, x_D[None], rngs={"dropout": dropout_key})[0]
+
+        return jax.vmap(point)(x)
+
+    logits_K_M_C = jax.vmap(sample)(jnp.arange(num_samples))
     return jax.nn.log_softmax(logits_K_M_C, axis=-1)
 
 
@@ -129,8 +171,10 @@ def mc_dropout(
 
     ``fit`` initialises ``model`` from ``key`` and trains it (:func:`train_dropout`);
     ``predict(params, x, *, key)`` returns ``K = num_samples`` stochastic forward passes
-    (:func:`dropout_log_probs`), so the key picks the dropout masks: reuse one key to score
-    a pool and its joint (BatchBALD) candidates with the same posterior samples.
+    (:func:`dropout_log_probs`), each with one mask set shared by every point, so sample ``k``
+    is the same network across the pool, as BatchBALD, EPIG and ICAL require. The key picks
+    the masks: reuse one key to score a pool and its targets, or a pool in chunks or shards,
+    with the same posterior samples.
 
     Args:
       model: a flax module mapping ``[..., D]`` to logits ``[..., C]`` that uses a

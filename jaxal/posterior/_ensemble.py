@@ -13,6 +13,7 @@ trains from scratch, the standard protocol of the BatchBALD paper.
 
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Literal, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -26,6 +27,28 @@ from jaxal.typing import Key
 
 Params = PyTree
 """Stacked ensemble parameters: every leaf has a leading ``K`` axis."""
+
+Loss = Literal["cross-entropy", "squared-error"]
+"""Training objective: softmax cross-entropy on integer labels ``[N]``, or the squared error
+of the model's single output (``num_classes=1``) on real targets ``[N]``."""
+
+
+def _member_loss(loss: Loss, model: nn.Module) -> Callable[[Params, Array, Array], Array]:
+    """``loss(params, x_B_D, y_B)``: the mean training objective of one member on a batch."""
+    if loss == "cross-entropy":
+
+        def objective(member_params, x_B_D, y_B):
+            logits_B_C = model.apply(member_params, x_B_D)
+            return optax.softmax_cross_entropy_with_integer_labels(logits_B_C, y_B).mean()
+
+    elif loss == "squared-error":
+
+        def objective(member_params, x_B_D, y_B):
+            return jnp.mean((model.apply(member_params, x_B_D)[:, 0] - y_B) ** 2)
+
+    else:
+        raise ValueError(f"loss must be 'cross-entropy' or 'squared-error'; got {loss!r}")
+    return objective
 
 
 def check_positive_int(value: object, name: str) -> None:
@@ -104,7 +127,7 @@ def weighted_minibatch_step(
     return optax.apply_updates(params, updates), opt_state
 
 
-@partial(jax.jit, static_argnames=("model", "optimizer", "num_steps", "batch_size"))
+@partial(jax.jit, static_argnames=("model", "optimizer", "num_steps", "batch_size", "loss"))
 def train_ensemble(
     params: Params,
     x: Float[Array, "N D"],
@@ -116,12 +139,14 @@ def train_ensemble(
     optimizer: optax.GradientTransformation,
     num_steps: int,
     batch_size: int,
+    loss: Loss = "cross-entropy",
 ) -> Params:
-    r"""Train all ``K`` members for ``num_steps`` minibatch steps of cross-entropy, in one scan.
+    r"""Train all ``K`` members for ``num_steps`` minibatch steps, in one scan.
 
     At every step each member draws its own minibatch of ``batch_size`` indices with
     replacement, with :math:`P(n) = w_n / \sum_m w_m`, and takes one ``optimizer`` step on the
-    mean softmax cross-entropy of that batch. With 0/1 ``weights`` this is uniform sampling
+    mean ``loss`` of that batch (softmax cross-entropy, or the squared error of a regression
+    network's single output). With 0/1 ``weights`` this is uniform sampling
     from the labelled points; points of weight 0 are never drawn, so their ``x`` and ``y``
     (e.g. the hidden labels of the unlabelled pool) cannot affect the result. Independent
     minibatches per member add to the ensemble's diversity.
@@ -132,27 +157,26 @@ def train_ensemble(
     Args:
       params: stacked ``[K, ...]`` initial parameters (from :func:`init_ensemble`).
       x: ``[N, D]`` features of the whole pool.
-      y: ``[N]`` integer labels in ``[0, C)``; only read where ``weights > 0``.
+      y: ``[N]`` integer labels in ``[0, C)`` (or real targets for ``"squared-error"``);
+        only read where ``weights > 0``.
       weights: ``[N]`` non-negative sampling weights with a positive sum (a labelled mask).
       key: PRNG key for the minibatches.
       model: the flax module the parameters belong to.
       optimizer: an optax transformation, e.g. ``optax.adam(1e-3)``.
       num_steps: number of optimisation steps (static).
       batch_size: minibatch size per member and step (static).
+      loss: ``"cross-entropy"`` (default) or ``"squared-error"`` (static).
 
     Returns:
       The trained stacked parameters.
     """
     K = jax.tree.leaves(params)[0].shape[0]
     p_N = weights / jnp.sum(weights)
-
-    def loss(member_params, x_B_D, y_B):
-        logits_B_C = model.apply(member_params, x_B_D)
-        return optax.softmax_cross_entropy_with_integer_labels(logits_B_C, y_B).mean()
+    objective = _member_loss(loss, model)
 
     def member_step(member_params, opt_state, member_key):
         return weighted_minibatch_step(
-            loss,
+            objective,
             member_params,
             opt_state,
             x,
@@ -218,5 +242,63 @@ def ensemble(
     def predict(params, x, *, key=None):
         del key  # deterministic given the members
         return ensemble_log_probs(params, model, x)
+
+    return Posterior(fit, predict)
+
+
+class RegressionEnsembleParams(NamedTuple):
+    """A fitted regression ensemble: stacked ``params`` and each member's noise ``[K]``."""
+
+    params: Params
+    noise_variance: Float[Array, " K"]
+
+
+def ensemble_regression(
+    model: nn.Module,
+    num_members: int,
+    *,
+    optimizer: optax.GradientTransformation,
+    num_steps: int,
+    batch_size: int,
+) -> Posterior:
+    r"""A deep ensemble of regression networks (squared error) as a :class:`Posterior`.
+
+    ``model`` has one output (``num_classes=1``). ``fit(x, y [N] float, weights, *, key)``
+    trains the ``K = num_members`` members from scratch (:func:`train_ensemble` with
+    ``loss="squared-error"``) and sets each member's noise variance to its weighted mean
+    squared training residual, :math:`\sigma_k^2 = \sum_n w_n (f_k(x_n) - y_n)^2 / \sum_n
+    w_n`. ``predict`` returns ``(mean, var)``, each ``[K, M]``: the members' outputs and their
+    :math:`\sigma_k^2` (the Gaussian mixture the regression scores consume). With
+    ``num_members=1`` this is the single network of the regression kernel framework
+    (Holzmüller et al., 2023), whose features :mod:`jaxal.kernel_features` reads.
+    """
+    check_positive_int(num_members, "num_members")
+
+    def outputs(params, x):
+        return jax.vmap(lambda p: model.apply(p, x)[:, 0])(params)
+
+    def fit(x, y, weights, *, key):
+        init_key, train_key = jax.random.split(key)
+        params = init_ensemble(model, x[:1], num_members, key=init_key)
+        params = train_ensemble(
+            params,
+            x,
+            y,
+            weights,
+            key=train_key,
+            model=model,
+            optimizer=optimizer,
+            num_steps=num_steps,
+            batch_size=batch_size,
+            loss="squared-error",
+        )
+        residual_K_N = (outputs(params, x) - y[None]) ** 2
+        noise_K = jnp.sum(residual_K_N * weights[None], axis=1) / jnp.sum(weights)
+        return RegressionEnsembleParams(params, noise_K)
+
+    def predict(fitted, x, *, key=None):
+        del key  # deterministic given the members
+        mean_K_M = outputs(fitted.params, x)
+        return mean_K_M, jnp.broadcast_to(fitted.noise_variance[:, None], mean_K_M.shape)
 
     return Posterior(fit, predict)

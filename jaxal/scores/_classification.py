@@ -11,6 +11,13 @@ from jaxtyping import Array, Float
 
 from jaxal import check
 from jaxal.scores import _entropy
+from jaxal.scores._budget import (
+    budgeted,
+    entropy_words,
+    probability_words,
+    spread_words,
+    vote_words,
+)
 from jaxal.scores._registry import register
 from jaxal.typing import LogProbs
 
@@ -20,6 +27,7 @@ def _validated(log_probs: LogProbs) -> Array:
 
 
 @register("predictive_entropy", task="classification")
+@budgeted(entropy_words, task="classification")
 def predictive_entropy(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Entropy of the posterior predictive (max-entropy acquisition).
 
@@ -35,6 +43,7 @@ def predictive_entropy(log_probs: LogProbs) -> Float[Array, " N"]:
 
 
 @register("expected_entropy", task="classification")
+@budgeted(entropy_words, task="classification")
 def expected_entropy(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Mean entropy of the per-sample predictives (aleatoric part of the predictive entropy).
 
@@ -47,6 +56,7 @@ def expected_entropy(log_probs: LogProbs) -> Float[Array, " N"]:
 
 
 @register("bald", task="classification")
+@budgeted(entropy_words, task="classification")
 def bald(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""BALD: mutual information between the label and the parameters (Houlsby et al., 2011).
 
@@ -72,6 +82,7 @@ def _mean_probs(log_probs: Array) -> Array:
 
 
 @register("margin", task="classification")
+@budgeted(probability_words, task="classification")
 def margin(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""One minus the margin between the two most probable classes of the predictive.
 
@@ -87,6 +98,7 @@ def margin(log_probs: LogProbs) -> Float[Array, " N"]:
 
 
 @register("least_confidence", task="classification")
+@budgeted(probability_words, task="classification")
 def least_confidence(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""One minus the largest predictive probability: :math:`1 - \max_c \bar p_c`.
 
@@ -96,6 +108,7 @@ def least_confidence(log_probs: LogProbs) -> Float[Array, " N"]:
 
 
 @register("variation_ratios", task="classification")
+@budgeted(vote_words, task="classification")
 def variation_ratios(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Variation ratios (Freeman, 1965): disagreement of the samples' hard predictions.
 
@@ -110,6 +123,7 @@ def variation_ratios(log_probs: LogProbs) -> Float[Array, " N"]:
 
 
 @register("mean_std", task="classification")
+@budgeted(spread_words, task="classification")
 def mean_std(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Mean over classes of the standard deviation over samples of the probabilities.
 

@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from jaxal import check
+from jaxal import check, memory
 from jaxal.scores import _entropy
 from jaxal.typing import Available, GaussianMean, GaussianVar, Key, LogProbs
 
@@ -107,6 +107,7 @@ def epig(
     *,
     pool_block_size: int = DEFAULT_POOL_BLOCK_SIZE,
     target_block_size: int = DEFAULT_TARGET_BLOCK_SIZE,
+    memory_budget: memory.Budget = None,
 ) -> Float[Array, " N"]:
     r"""Expected predictive information gain about target labels (Bickford Smith et al., 2023).
 
@@ -126,6 +127,11 @@ def epig(
         the target distribution, under the same ``K`` posterior samples (same order).
       pool_block_size: pool points per block (static).
       target_block_size: targets per block (static).
+      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
+        :mod:`jaxal.memory`). Model, in numbers: ``2 K (N + M) C`` (the probabilities and
+        their blocked copies) ``+ 2 n m C^2`` (one block's joint and its ``p log p``) for
+        blocks of ``n`` pool points and ``m`` targets; the blocks shrink (below the sizes
+        given) until it fits, or ``ValueError`` names the minimum.
 
     Returns:
       ``[N]`` EPIG in nats, ``0 <= EPIG <= BALD``.
@@ -149,12 +155,51 @@ def epig(
             f"got C = {pool.shape[2]} and C = {target.shape[2]}"
         )
     dtype = jnp.result_type(pool.dtype, target.dtype)
+    pool_block_size = _check_block("pool_block_size", pool_block_size)
+    target_block_size = _check_block("target_block_size", target_block_size)
+    if memory_budget is not None:
+        pool_block_size, target_block_size = _budgeted_blocks(
+            memory_budget,
+            pool.shape,
+            target.shape[1],
+            memory.itemsize(jnp.zeros((), dtype)),
+            pool_block_size=pool_block_size,
+            target_block_size=target_block_size,
+        )
     return _epig(
         pool.astype(dtype),
         target.astype(dtype),
-        pool_block_size=_check_block("pool_block_size", pool_block_size),
-        target_block_size=_check_block("target_block_size", target_block_size),
+        pool_block_size=pool_block_size,
+        target_block_size=target_block_size,
     )
+
+
+def _budgeted_blocks(
+    budget: memory.Budget,
+    pool_shape: tuple[int, int, int],
+    M: int,
+    itemsize: int,
+    *,
+    pool_block_size: int,
+    target_block_size: int,
+) -> tuple[int, int]:
+    """The largest ``(pool, target)`` blocks, at most the given ones, that fit :func:`epig`'s
+    memory model ``2 K (N + M) C + 2 n m C^2`` numbers."""
+    K, N, C = pool_shape
+    fixed = 2 * K * (N + M) * C * itemsize
+    pair = 2 * C * C * itemsize
+    m = min(target_block_size, M)
+    target_block = memory.chunk_size(
+        budget, m, per_point=pair, fixed=fixed, what=f"EPIG with K = {K}, C = {C}"
+    )
+    pool_block = memory.chunk_size(
+        budget,
+        min(pool_block_size, N),
+        per_point=pair * target_block,
+        fixed=fixed,
+        what=f"EPIG with K = {K}, C = {C}",
+    )
+    return pool_block, target_block
 
 
 def _centred(mean_K_N: Array) -> Array:

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from jaxal import check
+from jaxal.scores._budget import budgeted, gaussian_words
 from jaxal.scores._registry import register
 from jaxal.typing import GaussianMean, GaussianVar
 
@@ -18,6 +19,7 @@ def _total_variance(mean: Array, var: Array) -> Array:
 
 
 @register("predictive_variance", task="regression")
+@budgeted(gaussian_words, task="regression")
 def predictive_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, " N"]:
     r"""Variance of the mixture predictive (law of total variance).
 
@@ -30,6 +32,7 @@ def predictive_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, " 
 
 
 @register("epistemic_variance", task="regression")
+@budgeted(gaussian_words, task="regression")
 def epistemic_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, " N"]:
     r"""Variance of the per-sample means, :math:`\operatorname{Var}_k \mu_k` (``ddof = 0``).
 
@@ -40,6 +43,7 @@ def epistemic_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, " N
 
 
 @register("gaussian_bald", task="regression")
+@budgeted(gaussian_words, task="regression")
 def gaussian_bald(mean: GaussianMean, var: GaussianVar) -> Float[Array, " N"]:
     r"""Gaussian (moment-matched) approximation of BALD for regression.
 

@@ -32,7 +32,7 @@ import jax.numpy as jnp
 from jax.scipy.special import logsumexp, xlogy
 from jaxtyping import Array, Float, Int
 
-from jaxal import check
+from jaxal import check, memory
 from jaxal.scores import _entropy
 from jaxal.typing import Available, Key, LogProbs
 
@@ -129,6 +129,76 @@ def num_exact_steps(num_classes: int, b: int, max_exact_configs: int) -> int:
     return i
 
 
+def _config_counts(C: int, b: int, exact_steps: int, num_samples: int) -> list[int]:
+    """Configurations ``S`` of the batch at each greedy step after the first."""
+    return [C**i if i < exact_steps else num_samples for i in range(1, b)]
+
+
+def _block_size(N: int, C: int, num_configs: int, block_elements: int) -> int:
+    """Candidates per block: ``[S, L, C]`` holds at most ``block_elements`` entries."""
+    return max(1, min(N, block_elements // (num_configs * C)))
+
+
+def _fixed_words(K: int, N: int, C: int, configs: list[int], sampling: bool) -> int:
+    """Numbers held across the greedy steps: probabilities and entropy terms (``2 K N C``),
+    ``[N]`` bounds, sort orders and scores (``16 N``) and the batch's configurations
+    (``4 S K`` for the largest ``S``, and ``3 M C`` for sampling ``M`` labels)."""
+    largest = max(configs, default=0)
+    return 2 * K * N * C + 16 * N + 4 * largest * K + (3 * largest * C if sampling else 0) + 256
+
+
+def _block_words(K: int, C: int, num_configs: int, block_size: int) -> int:
+    """Numbers of one block of ``L`` candidates given ``S`` configurations: the conditional
+    predictives and their ``p log p`` (``2 S L C``) and the candidates' probabilities
+    (``K L C``)."""
+    return (2 * num_configs * C + K * C + 8) * block_size
+
+
+def batchbald_words(
+    K: int, N: int, C: int, b: int, *, exact_steps: int, num_samples: int, block_elements: int
+) -> int:
+    """Working memory of :func:`batchbald` in numbers: the fixed part (:func:`_fixed_words`)
+    plus the largest block (:func:`_block_words`) over the greedy steps."""
+    configs = _config_counts(C, b, exact_steps, num_samples)
+    blocks = [_block_words(K, C, S, _block_size(N, C, S, block_elements)) for S in configs]
+    return _fixed_words(K, N, C, configs, exact_steps < b) + max(blocks, default=0)
+
+
+def _budgeted_block_elements(
+    budget: memory.Budget,
+    shape: tuple[int, int, int],
+    b: int,
+    itemsize: int,
+    *,
+    exact_steps: int,
+    num_samples: int,
+    block_elements: int,
+) -> int:
+    """The largest ``block_elements``, at most the given one, whose model fits the budget.
+
+    A block of ``L = block_elements // (S C)`` candidates holds at most
+    ``block_elements (2 + (K C + 8) / (S C))`` numbers, the most for the fewest
+    configurations ``S``; one candidate at the most configurations must fit.
+    """
+    K, N, C = shape
+    words = batchbald_words(
+        K, N, C, b, exact_steps=exact_steps, num_samples=num_samples, block_elements=block_elements
+    )
+    if words * itemsize <= memory.parse(budget):
+        return block_elements
+    configs = _config_counts(C, b, exact_steps, num_samples)
+    fixed = _fixed_words(K, N, C, configs, exact_steps < b) * itemsize
+    what = f"batchbald with K = {K}, N = {N}, C = {C}, b = {b}"
+    hint = "raise it, or lower num_samples / max_exact_configs (fewer configurations)"
+    if not configs:  # b = 1: no candidate blocks
+        memory.require(budget, fixed, what=what, hint=hint)
+        return block_elements
+    one_candidate = fixed + _block_words(K, C, max(configs), 1) * itemsize
+    memory.require(budget, one_candidate, what=what, hint=hint)
+    per_element = 2 + (K * C + 8) / (min(configs) * C)
+    return max(1, min(block_elements, int((memory.parse(budget) - fixed) / itemsize / per_element)))
+
+
 @partial(jax.jit, static_argnames=("b", "num_samples", "exact_steps", "block_elements", "lazy"))
 def _batchbald(
     log_probs_K_N_C: Array,
@@ -220,6 +290,7 @@ def batchbald(
     max_exact_configs: int | None = None,
     lazy: bool = True,
     block_elements: int = DEFAULT_BLOCK_ELEMENTS,
+    memory_budget: memory.Budget = None,
 ) -> tuple[Int[Array, " B"], Float[Array, " B"]]:
     r"""Greedy BatchBALD batch: maximise the joint mutual information :math:`I(y_{1:b}; \theta)`.
 
@@ -241,6 +312,14 @@ def batchbald(
         ``False`` evaluates every candidate at every step.
       block_elements: memory knob: at most this many ``[configs, candidates, C]`` entries are
         held at once.
+      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
+        :mod:`jaxal.memory`), modelled (:func:`batchbald_words`) in numbers as
+        ``2 K N C + 16 N + 4 S K (+ 3 M C when sampling) + 256`` (probabilities, entropy
+        terms, ``[N]`` bounds and orders, the configurations, ``S`` the most of any step)
+        plus the largest candidate block, ``(2 S C + K C + 8) L`` for ``L`` candidates at
+        ``S`` configurations. Over the budget, ``block_elements`` shrinks until the largest
+        block fits (same selection); ``ValueError`` when one candidate at the most
+        configurations does not.
 
     Returns:
       ``(indices [b], scores [b])``: ``scores[i]`` is the joint mutual information of the first
@@ -262,6 +341,17 @@ def batchbald(
     if block_elements < 1:
         raise ValueError(f"block_elements must be >= 1; got {block_elements}")
     exact_steps = num_exact_steps(C, b, threshold)
+    num_samples = (num_samples // K) * K
+    if memory_budget is not None:
+        block_elements = _budgeted_block_elements(
+            memory_budget,
+            (K, N, C),
+            b,
+            memory.itemsize(log_probs),
+            exact_steps=exact_steps,
+            num_samples=num_samples,
+            block_elements=int(block_elements),
+        )
     if exact_steps < b and key is None:
         raise ValueError(
             f"batchbald needs key= (a jax.random key) to sample joint configurations: a batch of "
@@ -273,7 +363,7 @@ def batchbald(
         available,
         key,
         b=b,
-        num_samples=(num_samples // K) * K,
+        num_samples=num_samples,
         exact_steps=exact_steps,
         block_elements=int(block_elements),
         lazy=bool(lazy),

@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jax.scipy.linalg import cho_factor, solve_triangular
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from jaxal import check
+from jaxal import check, memory
 from jaxal.kernels import Kernel, diagonal
 from jaxal.typing import Available
 
@@ -83,6 +83,13 @@ def _ev_gp(
     return jax.lax.fori_loop(0, b, step, carry)[-1]
 
 
+def ev_gp_words(N: int, M: int, b: int, L: int = 0) -> int:
+    """Working memory of :func:`ev_gp` in numbers: ``3 N M + (b + 2 L + 8) N + 2 L M + 2 L^2
+    + 256`` (the ``[N, M]`` cross-covariance, its conditioning and update, the ``[b, N]``
+    updates, the ``[L, N]`` and ``[L, M]`` whitened kernels and the Cholesky factor)."""
+    return 3 * N * M + (b + 2 * L + 8) * N + 2 * L * M + 2 * L * L + 256
+
+
 def _features(x: ArrayLike, name: str, num_features: int | None = None) -> Array:
     x = jnp.asarray(x)
     if not jnp.issubdtype(x.dtype, jnp.floating):
@@ -103,6 +110,7 @@ def ev_gp(
     noise: float = DEFAULT_NOISE,
     x_labelled: Float[ArrayLike, "L D"] | None = None,
     available: Available | None = None,
+    memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     r"""Greedy EV-GP batch: minimise the mean GP posterior variance over ``x_target``.
 
@@ -123,6 +131,12 @@ def ev_gp(
       noise: observation-noise variance :math:`s^2 > 0` (authors: ``1e-3``).
       x_labelled: optional ``[L, D]`` labelled points the GP is conditioned on first.
       available: optional bool ``[N]`` mask of selectable points.
+      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
+        :mod:`jaxal.memory`), modelled as ``3 N M + (b + 2 L + 8) N + 2 L M + 2 L^2 + 256``
+        numbers (:func:`ev_gp_words`), plus whatever ``kernel`` allocates beyond its
+        output (nothing for :mod:`jaxal.kernels`' closed forms). Every step updates the
+        whole ``[N, M]`` cross-covariance, so nothing is chunked: a smaller budget raises
+        ``ValueError``; subsample ``x_target``.
 
     Returns:
       ``[b]`` distinct pool indices, in the order they were chosen.
@@ -143,4 +157,12 @@ def ev_gp(
         raise ValueError(f"noise must be > 0; got {noise}")
     available = check.available(available, N, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
+    M = x_target.shape[0]
+    L = 0 if x_labelled is None else x_labelled.shape[0]
+    memory.require(
+        memory_budget,
+        ev_gp_words(N, M, b, L) * memory.itemsize(x_pool),
+        what=f"ev_gp on N = {N} points and M = {M} targets",
+        hint="raise it, or use fewer targets M (the [N, M] cross-covariance is needed throughout)",
+    )
     return _ev_gp(kernel, x_pool, x_target, x_labelled, available, noise, b=b)

@@ -7,6 +7,13 @@ running statistics, so a step costs ``O(N D)`` (``O(N^2)`` bits for ProbCover). 
 that needs all pairwise distances (distances to the labelled set, nearest neighbours within
 a cluster, ProbCover's graph, purity) is computed in blocks of ``block_size`` rows, so no
 ``[N, N]`` float matrix is ever held; only ProbCover stores an ``[N, N]`` bool graph.
+
+**Memory.** Each function documents its working memory in numbers (times the itemsize, at
+least 4 bytes) and takes ``memory_budget=`` (:mod:`jaxal.memory`): the ``[R, N]`` distance
+blocks shrink below ``block_size`` rows until the model fits (the same selection: each row
+is computed alone), and ``ValueError`` names the minimum when even one row does not; the
+rest (``[N]`` statistics, TypiClust's ``[N, k]`` k-means distances, ProbCover's graph) is
+needed throughout.
 """
 
 from collections.abc import Callable
@@ -16,8 +23,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from jaxal import check
-from jaxal.select._gumbel import gumbel_top_k
+from jaxal import check, memory
+from jaxal.select._gumbel import gumbel_top_k, gumbel_words
 from jaxal.typing import Available, Key
 
 DEFAULT_BLOCK_SIZE = 1024
@@ -84,6 +91,28 @@ def _block_size(block_size: int) -> int:
     return block_size
 
 
+def budgeted_block(
+    budget: memory.Budget,
+    block_size: int,
+    num_rows: int,
+    words: Callable[[int], int],
+    *,
+    itemsize: int,
+    what: str,
+) -> int:
+    """The largest block of rows, at most ``block_size``, whose working memory ``words(rows)``
+    (numbers, linear in the rows) fits the budget; ``block_size`` itself without a budget."""
+    if budget is None:
+        return block_size
+    return memory.chunk_size(
+        budget,
+        min(block_size, num_rows),
+        per_point=(words(1) - words(0)) * itemsize,
+        fixed=words(0) * itemsize,
+        what=what,
+    )
+
+
 def _greedy(
     choose: Callable, update: Callable, state, available_N: Array, indices_B: Array, start: int
 ) -> Array:
@@ -130,6 +159,12 @@ def _d2_seeding(keys_B: Array, x_N_D: Array, first: Array, available_N: Array) -
     return _greedy(choose, update, min_sq_N, available_N, indices_B, start=1)
 
 
+def badge_words(N: int, b: int) -> int:
+    """Working memory of :func:`badge` in numbers: ``11 N + 4 b + 772`` (``[N]`` distances,
+    log-weights and one Gumbel draw per step)."""
+    return gumbel_words(N, 1) + 6 * N + 4 * b + 256
+
+
 @partial(jax.jit, static_argnames=("b",))
 def _badge(key: Key, x_N_D: Array, available_N: Array, *, b: int) -> Array:
     first = jnp.argmax(jnp.where(available_N, jnp.sum(x_N_D**2, axis=1), -jnp.inf))
@@ -141,6 +176,8 @@ def badge(
     embeddings: Float[ArrayLike, "N D"],
     b: int,
     available: Available | None = None,
+    *,
+    memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     r"""BADGE batch (Ash et al., ICLR 2020): k-means++ seeding on gradient embeddings.
 
@@ -158,13 +195,23 @@ def badge(
       embeddings: ``[N, D]`` embeddings, typically :func:`jaxal.embeddings.badge` (``D = C H``).
       b: batch size, static Python int with ``1 <= b <= #available``.
       available: optional bool ``[N]`` mask of selectable points.
+      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``), modelled
+        as ``11 N + 4 b + 772`` numbers (:func:`badge_words`), all ``[N]`` state: a smaller
+        budget raises ``ValueError``.
 
     Returns:
       ``[b]`` distinct available indices, in the order they were chosen.
     """
     x = _features(embeddings, "embeddings")
-    available = check.available(available, x.shape[0], on_trace="skip")
+    N = x.shape[0]
+    available = check.available(available, N, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
+    memory.require(
+        memory_budget,
+        badge_words(N, b) * memory.itemsize(x),
+        what=f"badge on N = {N} points",
+        hint="raise it (the [N] distances are needed throughout)",
+    )
     return _badge(key, x, available, b=b)
 
 
@@ -178,6 +225,12 @@ def _min_sq_dist_to_set(x_N_D: Array, member_N: Array, block_size: int) -> Array
         return jnp.min(jnp.where(member_N[None, :], sq_R_N, jnp.inf), axis=1)
 
     return _row_blocks(fn, x_N_D, block_size)
+
+
+def coreset_words(N: int, D: int, b: int, block_size: int) -> int:
+    """Working memory of :func:`coreset` in numbers: ``16 N + 4 b + 256`` (``[N]`` state)
+    ``+ (N + D + 2) R`` (a block of ``R = min(block_size, N)`` rows of squared distances)."""
+    return 16 * N + 4 * b + 256 + (N + D + 2) * min(block_size, N)
 
 
 @partial(jax.jit, static_argnames=("b", "block_size"))
@@ -205,6 +258,7 @@ def coreset(
     available: Available | None = None,
     *,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     r"""Core-Set batch (Sener, Savarese, ICLR 2018): greedy k-center.
 
@@ -225,15 +279,26 @@ def coreset(
       available: optional bool ``[N]`` mask of selectable points; labelled points are never
         selected whatever the mask says.
       block_size: rows of the labelled-distance matrix computed at once.
+      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``), modelled
+        as ``16 N + 4 b + 256 + (N + D + 2) R`` numbers for blocks of ``R`` rows
+        (:func:`coreset_words`); ``R`` shrinks below ``block_size`` until it fits.
 
     Returns:
       ``[b]`` distinct indices, in the order they were chosen.
     """
     x = _features(features)
-    N = x.shape[0]
+    N, D = x.shape
     labelled, available = _selectable(labelled, available, N)
     b = check.batch_size(b, available, on_trace="skip")
-    return _coreset(x, labelled, available, b=b, block_size=_block_size(block_size))
+    block_size = budgeted_block(
+        memory_budget,
+        _block_size(block_size),
+        N,
+        lambda R: coreset_words(N, D, b, R),
+        itemsize=memory.itemsize(x),
+        what=f"coreset on N = {N} points",
+    )
+    return _coreset(x, labelled, available, b=b, block_size=block_size)
 
 
 # --- TypiClust -----------------------------------------------------------------------------------
@@ -286,6 +351,17 @@ def _typicality(x_N_D: Array, labels_N: Array, num_neighbours: int, block_size: 
     return _row_blocks(fn, x_N_D, block_size)
 
 
+def typiclust_words(
+    N: int, D: int, b: int, num_clusters: int, num_neighbours: int, block_size: int
+) -> int:
+    """Working memory of :func:`typiclust` in numbers: ``(k + 21) N + 3 k D + 4 b + 772``
+    (k-means: the ``[N, k]`` distances to the ``k`` centres, seeding, ``[N]`` state) ``+ (N + D
+    + 4 T + 4) R`` (a block of ``R`` rows of distances and its ``T`` nearest neighbours,
+    ``T = min(num_neighbours, N - 1)``)."""
+    k, T, R = num_clusters, max(1, min(num_neighbours, N - 1)), min(block_size, N)
+    return (k + 16) * N + 3 * k * D + 4 * b + gumbel_words(N, 1) + 256 + (N + D + 4 * T + 4) * R
+
+
 @partial(
     jax.jit, static_argnames=("b", "num_clusters", "num_neighbours", "iterations", "block_size")
 )
@@ -333,6 +409,7 @@ def typiclust(
     num_clusters: int | None = None,
     available: Available | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     r"""TypiClust batch (Hacohen, Dekel, Weinshall, ICML 2022): typical points of new clusters.
 
@@ -362,12 +439,16 @@ def typiclust(
       available: optional bool ``[N]`` mask of selectable points; labelled points are never
         selected.
       block_size: rows of the pairwise distance matrix computed at once.
+      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``), modelled
+        as ``(k + 21) N + 3 k D + 4 b + 772 + (N + D + 4 T + 4) R`` numbers for ``k``
+        clusters, blocks of ``R`` rows and ``T = min(num_neighbours, N - 1)``
+        (:func:`typiclust_words`); ``R`` shrinks below ``block_size`` until it fits.
 
     Returns:
       ``[b]`` distinct indices, in the order they were chosen.
     """
     x = _features(features)
-    N = x.shape[0]
+    N, D = x.shape
     labelled, available = _selectable(labelled, available, N)
     b = check.batch_size(b, available, on_trace="skip")
     if num_clusters is None:
@@ -383,6 +464,14 @@ def typiclust(
         raise ValueError(f"num_clusters must be in [1, N = {N}]; got {num_clusters}")
     if num_neighbours < 1:
         raise ValueError(f"num_neighbours must be >= 1; got {num_neighbours}")
+    block_size = budgeted_block(
+        memory_budget,
+        _block_size(block_size),
+        N,
+        lambda R: typiclust_words(N, D, b, num_clusters, num_neighbours, R),
+        itemsize=memory.itemsize(x),
+        what=f"typiclust on N = {N} points with {num_clusters} clusters",
+    )
     return _typiclust(
         key,
         x,
@@ -392,11 +481,31 @@ def typiclust(
         num_clusters=num_clusters,
         num_neighbours=int(num_neighbours),
         iterations=int(kmeans_iterations),
-        block_size=_block_size(block_size),
+        block_size=block_size,
     )
 
 
 # --- ProbCover -----------------------------------------------------------------------------------
+
+
+def probcover_bytes(N: int, D: int, b: int, block_size: int, itemsize: int) -> int:
+    """Working memory of :func:`probcover` in bytes: ``N^2`` (the bool graph) plus
+    ``12 N + 4 b + 256 + (2 N + D + 2) R`` numbers (``[N]`` state; a block of ``R`` rows of
+    squared distances, or of the graph and its counts)."""
+    numbers = 12 * N + 4 * b + 256 + (2 * N + D + 2) * min(block_size, N)
+    return N * N + numbers * itemsize
+
+
+def _count_rows(graph_N_N: Array, mask_N: Array, block_size: int) -> Array:
+    """``[N]`` number of ``mask`` points in each row of the graph, ``block_size`` rows at once.
+
+    Counted as int32 in row blocks: XLA would otherwise widen the whole graph to integers.
+    """
+
+    def count(rows_R_N):
+        return jnp.sum(rows_R_N & mask_N[None, :], axis=1, dtype=jnp.int32)
+
+    return memory.map_points(count, [graph_N_N], chunk=block_size, axis=0)
 
 
 @partial(jax.jit, static_argnames=("b", "block_size"))
@@ -410,11 +519,15 @@ def _probcover(
     block_size: int,
 ) -> Array:
     radius_sq = jnp.asarray(radius, x_N_D.dtype) ** 2
-    graph_N_N = _row_blocks(lambda rows_R, sq_R_N: sq_R_N <= radius_sq, x_N_D, block_size)
-    covered_N = jnp.any(graph_N_N & labelled_N[None, :], axis=1)
+
+    def within(rows_R_D):
+        return _sq_dists(rows_R_D, x_N_D) <= radius_sq
+
+    graph_N_N = memory.map_points(within, [x_N_D], chunk=block_size, axis=0)
+    covered_N = _count_rows(graph_N_N, labelled_N, block_size) > 0
 
     def choose(i, covered_N, available_N):
-        gain_N = jnp.sum(graph_N_N & ~covered_N[None, :], axis=1)
+        gain_N = _count_rows(graph_N_N, ~covered_N, block_size)
         return jnp.argmax(jnp.where(available_N, gain_N, -1))
 
     def update(covered_N, new):
@@ -431,6 +544,7 @@ def probcover(
     available: Available | None = None,
     *,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     r"""ProbCover batch (Yehuda et al., NeurIPS 2022): greedy max coverage of ``radius``-balls.
 
@@ -439,8 +553,9 @@ def probcover(
     whose ball holds the most uncovered points and marks them covered. Once everything is
     covered the gains are 0 and ties go to the lowest index (the authors pick at random).
 
-    The graph is held as a dense ``[N, N]`` bool matrix (built in ``[block_size, N]`` blocks):
-    ``N^2`` bytes, fine up to ``N ~ 30k`` points; a step costs ``O(N^2)``.
+    The graph is held as a dense ``[N, N]`` bool matrix (built, and its rows counted, in
+    ``[block_size, N]`` blocks): ``N^2`` bytes, fine up to ``N ~ 30k`` points; a step costs
+    ``O(N^2)``.
 
     Args:
       features: ``[N, D]`` (self-supervised) features.
@@ -450,17 +565,30 @@ def probcover(
       available: optional bool ``[N]`` mask of selectable points; labelled points are never
         selected.
       block_size: rows of the distance matrix computed at once.
+      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``), modelled
+        as ``N^2`` bytes (the graph) plus ``12 N + 4 b + 256 + (2 N + D + 2) R`` numbers for
+        blocks of ``R`` rows (:func:`probcover_bytes`); ``R`` shrinks below ``block_size``
+        until it fits, and ``ValueError`` says when the graph itself does not.
 
     Returns:
       ``[b]`` distinct indices, in the order they were chosen.
     """
     x = _features(features)
-    N = x.shape[0]
+    N, D = x.shape
     labelled, available = _selectable(labelled, available, N)
     if check.is_concrete(radius) and not float(radius) >= 0:
         raise ValueError(f"radius must be >= 0; got {radius}")
     b = check.batch_size(b, available, on_trace="skip")
-    return _probcover(x, labelled, available, radius, b=b, block_size=_block_size(block_size))
+    itemsize = memory.itemsize(x)
+    block_size = budgeted_block(
+        memory_budget,
+        min(_block_size(block_size), N),
+        N,
+        lambda R: probcover_bytes(N, D, b, R, itemsize),
+        itemsize=1,
+        what=f"probcover on N = {N} points (an [N, N] bool graph)",
+    )
+    return _probcover(x, labelled, available, radius, b=b, block_size=block_size)
 
 
 @partial(jax.jit, static_argnames=("block_size",))
@@ -474,6 +602,13 @@ def _impure_radius(x_N_D: Array, labels_N: Array, *, block_size: int) -> Array:
     return jnp.sqrt(_row_blocks(fn, x_N_D, block_size))
 
 
+def probcover_radius_words(N: int, D: int, num_candidates: int, block_size: int) -> int:
+    """Working memory of :func:`probcover_radius` in numbers: ``12 N + 3 Q + 256`` (the
+    ``[N]`` distances to another cluster, sorted, and the ``Q`` candidates' counts) ``+ (N + D
+    + 2) R`` (a block of ``R`` rows of squared distances)."""
+    return 12 * N + 3 * num_candidates + 256 + (N + D + 2) * min(block_size, N)
+
+
 def probcover_radius(
     features: Float[ArrayLike, "N D"],
     cluster_labels: Int[ArrayLike, " N"],
@@ -481,6 +616,7 @@ def probcover_radius(
     purity: float = 0.95,
     candidates: Float[ArrayLike, " R"] | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    memory_budget: memory.Budget = None,
 ) -> Array:
     r"""ProbCover's radius: the largest :math:`\delta` whose balls keep ``purity``.
 
@@ -497,6 +633,10 @@ def probcover_radius(
       purity: required fraction of pure balls (paper: 0.95).
       candidates: optional ``[R]`` radii to choose from.
       block_size: rows of the distance matrix computed at once.
+      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``), modelled
+        as ``12 N + 3 Q + 256 + (N + D + 2) R`` numbers for ``Q`` candidates and blocks of
+        ``R`` rows (:func:`probcover_radius_words`); ``R`` shrinks below ``block_size``
+        until it fits.
 
     Returns:
       Scalar radius.
@@ -510,11 +650,24 @@ def probcover_radius(
         )
     if not 0 <= purity <= 1:
         raise ValueError(f"purity must be in [0, 1]; got {purity}")
-    impure_N = _impure_radius(x, labels, block_size=_block_size(block_size))
+    N, D = x.shape
+    if candidates is not None:
+        candidates = jnp.asarray(candidates, x.dtype).ravel()
+    Q = N if candidates is None else candidates.shape[0]
+    block_size = budgeted_block(
+        memory_budget,
+        _block_size(block_size),
+        N,
+        lambda R: probcover_radius_words(N, D, Q, R),
+        itemsize=memory.itemsize(x),
+        what=f"probcover_radius on N = {N} points",
+    )
+    impure_N = _impure_radius(x, labels, block_size=block_size)
     if candidates is None:
-        candidates_R = jnp.where(jnp.isinf(impure_N), 0.0, impure_N)
-    else:
-        candidates_R = jnp.asarray(candidates, x.dtype)
-    candidates_R = jnp.concatenate([jnp.zeros((1,), x.dtype), candidates_R.ravel()])
-    purity_R = jnp.mean(impure_N[None, :] > candidates_R[:, None], axis=1)
-    return jnp.max(jnp.where(purity_R >= purity, candidates_R, 0.0))
+        candidates = jnp.where(jnp.isinf(impure_N), 0.0, impure_N)
+    candidates_Q = jnp.concatenate([jnp.zeros((1,), x.dtype), candidates])
+    # Purity of each candidate: the fraction of points with m(x) > candidate, by a sorted
+    # search (O((N + Q) log N), no [Q, N] comparison).
+    num_pure_Q = N - jnp.searchsorted(jnp.sort(impure_N), candidates_Q, side="right")
+    purity_Q = num_pure_Q / N
+    return jnp.max(jnp.where(purity_Q >= purity, candidates_Q, 0.0))

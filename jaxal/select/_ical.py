@@ -41,7 +41,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Int
 
-from jaxal import check
+from jaxal import check, memory
 from jaxal.hsic import _centred
 from jaxal.typing import Available, Key, LogProbs
 
@@ -104,6 +104,14 @@ def _ical(key, log_probs_K_N_C, available_N, *, b, num_pool_samples, max_batch_s
     return indices_B
 
 
+def ical_words(K: int, N: int, C: int, num_pool_samples: int, max_batch_samples: int) -> int:
+    """Working memory of :func:`ical` in numbers: ``3 N K^2 + K N C + (R + S + 4) K^2 + 8 N +
+    256`` (the ``[N, K, K]`` label kernels and their construction, the sampling noise, the
+    gathered condense set and batch kernels, ``[N]`` scores)."""
+    R, S = min(num_pool_samples, N), max_batch_samples
+    return 3 * N * K * K + K * N * C + (R + S + 4) * K * K + 8 * N + 256
+
+
 def _check_count(name: str, value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be an int >= 1; got {value!r}")
@@ -118,6 +126,7 @@ def ical(
     num_pool_samples: int = 200,
     max_batch_samples: int = 20,
     available: Available | None = None,
+    memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     r"""Greedy ICAL batch: maximise the HSIC between the batch's and the pool's sampled labels.
 
@@ -135,19 +144,33 @@ def ical(
         forming its kernel (authors: 20).
       available: optional bool ``[N]`` mask of selectable points; the condense set is drawn
         from it too.
+      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
+        :mod:`jaxal.memory`), modelled as ``3 N K^2 + K N C + (R + S + 4) K^2 + 8 N + 256``
+        numbers (:func:`ical_words`, ``R = min(num_pool_samples, N)``,
+        ``S = max_batch_samples``). Every step scores all candidates against the
+        ``[N, K, K]`` kernels, so nothing is chunked: a smaller budget raises ``ValueError``.
 
     Returns:
       ``[b]`` int32 pool indices, distinct and available, in order of selection.
     """
     log_probs = check.log_probs(log_probs, on_trace="skip")
-    N = log_probs.shape[1]
+    K, N, C = log_probs.shape
     available = check.available(available, N, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
+    num_pool_samples = _check_count("num_pool_samples", num_pool_samples)
+    max_batch_samples = _check_count("max_batch_samples", max_batch_samples)
+    memory.require(
+        memory_budget,
+        ical_words(K, N, C, num_pool_samples, max_batch_samples) * memory.itemsize(log_probs),
+        what=f"ical with K = {K}, N = {N}",
+        hint="raise it, or use fewer posterior samples K (the [N, K, K] kernels are needed "
+        "throughout)",
+    )
     return _ical(
         key,
         log_probs,
         available,
         b=b,
-        num_pool_samples=_check_count("num_pool_samples", num_pool_samples),
-        max_batch_samples=_check_count("max_batch_samples", max_batch_samples),
+        num_pool_samples=num_pool_samples,
+        max_batch_samples=max_batch_samples,
     )

@@ -7,12 +7,19 @@ from typing import Literal
 import jax.numpy as jnp
 from jaxtyping import Array, Int
 
-from jaxal import check
-from jaxal.select._gumbel import gumbel_top_k
+from jaxal import check, memory
+from jaxal.select._gumbel import NOT_CHUNKED, gumbel_top_k, gumbel_words
 from jaxal.select._top_k import masked
 from jaxal.typing import Available, Key, Scores
 
 Mode = Literal["power", "softmax", "softrank"]
+
+
+def stochastic_words(N: int, b: int, mode: Mode = "power") -> int:
+    """Working memory of :func:`stochastic` in numbers: :func:`~jaxal.select._gumbel.gumbel_words`
+    ``+ N`` (the log-weights), ``+ 5 N`` for ``"softrank"`` (an argsort and the ranks); also
+    :func:`random`'s (``+ N``, its zero weights)."""
+    return gumbel_words(N, b) + (5 * N if mode == "softrank" else N)
 
 
 def log_weights(scores: Array, mode: Mode, beta: float, available: Array) -> Array:
@@ -41,6 +48,8 @@ def stochastic(
     mode: Mode = "power",
     beta: float = 1.0,
     available: Available | None = None,
+    *,
+    memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     r"""Sample a batch of ``b`` distinct points with probabilities set by their scores.
 
@@ -61,6 +70,11 @@ def stochastic(
       mode: ``"power"``, ``"softmax"`` or ``"softrank"``.
       beta: inverse temperature, ``> 0`` (may be traced, e.g. to ``vmap`` over it).
       available: optional bool ``[N]`` mask of selectable points.
+      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
+        :mod:`jaxal.memory`), modelled as :func:`stochastic_words` numbers: ``6 N + 4 b + 512``
+        (``"power"``, ``"softmax"``), ``10 N + 4 b + 512`` (``"softrank"``). Nothing is
+        chunked (every point's noise is needed at once): a smaller budget raises
+        ``ValueError``.
 
     Returns:
       ``[b]`` distinct available indices, in order of drawing.
@@ -72,13 +86,36 @@ def stochastic(
     scores = check.scores(scores, nonnegative=mode == "power", on_trace="skip")
     available = check.available(available, scores.shape[0], on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
+    N = scores.shape[0]
+    memory.require(
+        memory_budget,
+        stochastic_words(N, b, mode) * memory.itemsize(scores),
+        what=f"stochastic ({mode!r}) on N = {N} points",
+        hint=NOT_CHUNKED,
+    )
     return gumbel_top_k(key, log_weights(scores, mode, beta, available), b, available)
 
 
 def random(
-    key: Key, num_points: int, b: int, available: Available | None = None
+    key: Key,
+    num_points: int,
+    b: int,
+    available: Available | None = None,
+    *,
+    memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
-    """Uniformly random batch of ``b`` distinct available points out of ``num_points``."""
+    """Uniformly random batch of ``b`` distinct available points out of ``num_points``.
+
+    ``memory_budget``: as :func:`stochastic`'s, ``6 N + 4 b + 512`` numbers (of the default
+    float dtype, the zero weights').
+    """
     available = check.available(available, num_points, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
-    return gumbel_top_k(key, jnp.zeros((num_points,)), b, available)
+    log_weights_N = jnp.zeros((num_points,))
+    memory.require(
+        memory_budget,
+        stochastic_words(num_points, b) * memory.itemsize(log_weights_N),
+        what=f"random on N = {num_points} points",
+        hint=NOT_CHUNKED,
+    )
+    return gumbel_top_k(key, log_weights_N, b, available)

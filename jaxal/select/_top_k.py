@@ -1,10 +1,12 @@
 """Deterministic top-k selection."""
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Int
 
-from jaxal import check
+from jaxal import check, memory
 from jaxal.typing import Available, Scores
 
 
@@ -13,21 +15,86 @@ def masked(scores: Array, available: Array) -> Array:
     return jnp.where(available, scores, -jnp.inf)
 
 
-def top_k(scores: Scores, b: int, available: Available | None = None) -> Int[Array, " B"]:
+def top_k_words(N: int, b: int, chunk: int | None = None) -> int:
+    """Working memory of :func:`top_k` in numbers: ``3 N + 4 b + 64`` unchunked (the masked
+    scores and a sort's values and indices); ``6 n + 16 b + 256`` in chunks of ``n`` points
+    (each chunk's slice, mask, positions and sort, and the merge with the running best ``b``).
+    """
+    if chunk is None:
+        return 3 * N + 4 * b + 64
+    return 6 * chunk + 16 * b + 256
+
+
+def top_k_chunk(budget: memory.Budget, N: int, b: int, itemsize: int, what: str) -> int:
+    """Points per chunk of a budgeted top-``b`` of ``N`` scores (``N``: unchunked)."""
+    if budget is None or top_k_words(N, b) * itemsize <= memory.parse(budget):
+        return N
+    fixed = top_k_words(N, b, chunk=0)
+    per_point = top_k_words(N, b, chunk=1) - fixed
+    return memory.chunk_size(
+        budget, N, per_point=per_point * itemsize, fixed=fixed * itemsize, what=what
+    )
+
+
+@partial(jax.jit, static_argnames=("b", "chunk"))
+def _top_k_chunked(scores_N: Array, available_N: Array, *, b: int, chunk: int) -> Array:
+    """Exact top-``b`` indices, ``chunk`` points at a time, merged into the running best.
+
+    The running best comes first in every merge and ``lax.top_k`` prefers the lower position,
+    so ties break towards the lower index as in one ``lax.top_k`` over all points. The last
+    chunk is shifted back to end at ``N``; the points it shares with the one before are
+    masked so that no index is seen twice.
+    """
+    N = scores_N.shape[0]
+    offset_n = jnp.arange(chunk, dtype=jnp.int32)
+
+    def merge(i, best):
+        best_B, index_B = best
+        start = jnp.minimum(i * chunk, N - chunk)
+        scores_n = jax.lax.dynamic_slice_in_dim(scores_N, start, chunk)
+        fresh_n = jax.lax.dynamic_slice_in_dim(available_N, start, chunk) & (
+            start + offset_n >= i * chunk
+        )
+        chunk_B, position_B = jax.lax.top_k(masked(scores_n, fresh_n), min(b, chunk))
+        best_B, merged_B = jax.lax.top_k(jnp.concatenate([best_B, chunk_B]), b)
+        return best_B, jnp.concatenate([index_B, start + position_B])[merged_B]
+
+    best = (jnp.full((b,), -jnp.inf, scores_N.dtype), jnp.zeros((b,), jnp.int32))
+    return jax.lax.fori_loop(0, -(-N // chunk), merge, best)[1]
+
+
+def top_k(
+    scores: Scores,
+    b: int,
+    available: Available | None = None,
+    *,
+    memory_budget: memory.Budget = None,
+) -> Int[Array, " B"]:
     """Indices of the ``b`` highest scores among the available points, best first.
 
     Ties are broken towards the lower index.
+
+    Working memory (:func:`top_k_words`): ``3 N + 4 b + 64`` numbers (the masked scores and a
+    sort's values and indices). Over ``memory_budget`` the scores are scanned in chunks of
+    ``n`` points, each merged into the running best ``b`` (``6 n + 16 b + 256`` numbers); the
+    indices are identical, ties included.
 
     Args:
       scores: ``[N]`` finite acquisition scores (higher = more worth labelling).
       b: batch size, a static Python int with ``1 <= b <= #available``.
       available: optional bool ``[N]``; ``False`` marks labelled or excluded points.
+      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
+        :mod:`jaxal.memory`); ``ValueError`` when not even one point per chunk fits.
 
     Returns:
       ``[b]`` int32 pool indices, distinct and all available.
     """
     scores = check.scores(scores, on_trace="skip")
-    available = check.available(available, scores.shape[0], on_trace="skip")
+    N = scores.shape[0]
+    available = check.available(available, N, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
+    chunk = top_k_chunk(memory_budget, N, b, memory.itemsize(scores), f"top_k of b = {b}")
+    if chunk < N:
+        return _top_k_chunked(scores, available, b=b, chunk=chunk)
     _, indices = jax.lax.top_k(masked(scores, available), b)
     return indices

@@ -1,0 +1,138 @@
+"""Tests for jaxal.bench: the cached-posterior acquisition benchmark."""
+
+import itertools
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from typer.testing import CliRunner
+
+from jaxal import bench, data, posterior, strategies
+from jaxal.cli import app
+
+
+def _random_log_probs(rng, K, N, C):
+    logits = 2 * rng.standard_normal((1, N, C)) + rng.standard_normal((K, N, C))
+    return logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+
+
+def _joint_mi_brute_force(log_probs_K_N_C, indices):
+    """Exact I(y_B; theta) by enumerating every label configuration of the batch."""
+    p_K_B_C = np.exp(log_probs_K_N_C[:, indices])
+    K, B, C = p_K_B_C.shape
+    joint_entropy = 0.0
+    for config in itertools.product(range(C), repeat=B):
+        p = np.mean(np.prod(p_K_B_C[:, np.arange(B), config], axis=1))
+        joint_entropy -= p * np.log(p)
+    expected = -np.sum(np.mean(np.sum(p_K_B_C * np.log(p_K_B_C), axis=-1), axis=0))
+    return joint_entropy - expected
+
+
+def test_joint_mutual_information_matches_enumeration(rng, key):
+    log_probs = _random_log_probs(rng, 6, 8, 3)
+    for indices in ([2], [0, 5], [1, 3, 7]):
+        exact = _joint_mi_brute_force(log_probs, indices)
+        estimate = bench.joint_mutual_information(
+            jnp.asarray(log_probs), jnp.asarray(indices), key=key, num_samples=60_000
+        )
+        np.testing.assert_allclose(float(estimate), exact, atol=0.01)
+
+
+def test_reweighted_metrics_match_numpy(rng):
+    pool = _random_log_probs(rng, 5, 12, 4)
+    test = _random_log_probs(rng, 5, 7, 4)
+    y_pool, y_test = rng.integers(0, 4, 12), rng.integers(0, 4, 7)
+    indices = np.array([3, 8, 1])
+    gain, accuracy = bench.reweighted_test_metrics(
+        *map(jnp.asarray, (pool, test, indices, y_pool, y_test))
+    )
+    w = np.exp(pool[:, indices, y_pool[indices]].sum(1))
+    w /= w.sum()
+    p_test = np.exp(test)
+    before = -np.mean(np.log(p_test.mean(0)[np.arange(7), y_test]))
+    mixture = np.einsum("k,kmc->mc", w, p_test)
+    after = -np.mean(np.log(mixture[np.arange(7), y_test]))
+    np.testing.assert_allclose(float(gain), before - after, rtol=1e-5)
+    np.testing.assert_allclose(float(accuracy), np.mean(mixture.argmax(-1) == y_test))
+
+
+def test_identical_samples_gain_nothing(rng):
+    one = _random_log_probs(rng, 1, 10, 3)
+    pool, test = np.repeat(one, 4, axis=0), np.repeat(one[:, :6], 4, axis=0)
+    gain, _ = bench.reweighted_test_metrics(
+        *map(jnp.asarray, (pool, test, np.array([0, 1]), np.zeros(10, int), np.zeros(6, int)))
+    )
+    assert float(gain) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_replay_on_the_bundled_cache(key):
+    cache = bench.load_bundled()
+    T, S, K, N, C = cache.log_probs_pool.shape
+    assert cache.strategies == ("random", "bald") and cache.dataset == "digits"
+    assert cache.labelled.shape == (T, S, N) and cache.accuracy.shape == (T, S)
+    # Each recorded state adds b labels to the previous one.
+    np.testing.assert_array_equal(np.diff(cache.labelled.sum(-1), axis=1), cache.b)
+    chosen = {"random": strategies.get("random"), "bald": strategies.get("bald")}
+    result = bench.replay(cache, chosen, key=key, repeats=1)
+    assert result["states"] == T * S and set(result["ranking"]) == set(chosen)
+    for name in chosen:
+        assert result["overlap"][name][name] == 1.0
+        assert len(result["per_state"][name]["joint_mi"]) == T * S
+    # BALD's batches carry more information about the model than random ones.
+    assert result["strategies"]["bald"]["joint_mi"] > result["strategies"]["random"]["joint_mi"]
+    with pytest.raises(ValueError, match="b must be in"):
+        bench.replay(cache, chosen, key=key, b=10_000)
+    with pytest.raises(ValueError, match="at least one strategy"):
+        bench.replay(cache, {}, key=key)
+
+
+def test_record_save_load_round_trip(tmp_path, key):
+    ds = data.moons(key=key, num_samples=60, test_fraction=0.5)
+    post = posterior.ensemble(
+        posterior.MLP(num_classes=2, hidden=(8,)),
+        2,
+        optimizer=optax.adam(1e-2),
+        num_steps=5,
+        batch_size=8,
+    )
+    cache = bench.record(
+        ds, ["random", "bald"], key=key, posterior=post, initial=4, rounds=2, b=3, dataset="moons"
+    )
+    assert cache.log_probs_pool.shape == (2, 3, 2, 30, 2)
+    assert cache.log_probs_pool.dtype == np.float16
+    # Both trajectories start from the same labels and fit (common random numbers).
+    np.testing.assert_array_equal(cache.labelled[0, 0], cache.labelled[1, 0])
+    np.testing.assert_array_equal(cache.log_probs_pool[0, 0], cache.log_probs_pool[1, 0])
+    bench.save(cache, tmp_path / "c.npz")
+    loaded = bench.load(tmp_path / "c.npz")
+    for a, b in zip(loaded, cache, strict=True):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(FileNotFoundError, match="no cache file"):
+        bench.load(tmp_path / "missing.npz")
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(ValueError, match="not a jaxal.bench cache"):
+        bench.load(tmp_path / "other.npz")
+
+
+def test_cli_bench_prints_a_ranking_and_writes_results(tmp_path):
+    out = tmp_path / "bench"
+    result = CliRunner().invoke(
+        app, ["bench", "--out", str(out), "--strategy", "random", "--strategy", "margin"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "rank" in result.output and "margin" in result.output
+    record = json.loads((out / "results.json").read_text())
+    assert record["ranking"] and (out / "bench.png").stat().st_size > 0
+    bad = CliRunner().invoke(app, ["bench", "--out", str(out), "--strategy", "nope"])
+    assert bad.exit_code == 2 and "unknown classification strategies" in bad.output
+
+
+def test_joint_mi_is_jittable_and_vmappable(rng, key):
+    log_probs = jnp.asarray(_random_log_probs(rng, 4, 6, 3))
+    indices_R_B = jnp.array([[0, 1], [2, 3], [4, 5]])
+    batched = jax.vmap(lambda i: bench.joint_mutual_information(log_probs, i, key=key))(indices_R_B)
+    single = [bench.joint_mutual_information(log_probs, i, key=key) for i in indices_R_B]
+    np.testing.assert_allclose(batched, jnp.stack(single), rtol=1e-5)

@@ -1,0 +1,144 @@
+"""Tests for jaxal.memory and the ``memory_budget=`` of scores and selections.
+
+Each peak-memory model is checked against XLA's own count of the compiled program's
+temporaries (``memory_analysis().temp_size_in_bytes``): the unchunked program needs more than
+the budget, the budgeted program fits in it, and the answer is the same.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxal import memory, scores
+
+CLASSIFICATION = scores.names(task="classification")
+REGRESSION = scores.names(task="regression")
+
+
+def temp_bytes(fn, *args) -> int:
+    """XLA's working memory of ``jit(fn)(*args)``: temporaries beyond inputs and outputs."""
+    return jax.jit(fn).lower(*args).compile().memory_analysis().temp_size_in_bytes
+
+
+def random_log_probs(key, K, N, C, dtype=jnp.float32):
+    logits = 2 * jax.random.normal(key, (1, N, C)) + jax.random.normal(key, (K, N, C))
+    return jax.nn.log_softmax(logits.astype(dtype), axis=-1)
+
+
+@pytest.mark.parametrize(
+    ("budget", "expected"),
+    [
+        (4096, 4096),
+        ("4GB", 4 * 10**9),
+        ("512MiB", 512 * 2**20),
+        ("1.5 GiB", int(1.5 * 2**30)),
+        ("100kB", 100_000),
+        (None, None),
+    ],
+)
+def test_parse(budget, expected):
+    assert memory.parse(budget) == expected
+
+
+@pytest.mark.parametrize(
+    ("budget", "error", "match"),
+    [
+        ("4XB", ValueError, "not a size"),
+        (0, ValueError, "at least 1 byte"),
+        (True, TypeError, "memory_budget must be bytes"),
+    ],
+)
+def test_parse_rejects(budget, error, match):
+    with pytest.raises(error, match=match):
+        memory.parse(budget)
+
+
+def test_chunk_size_fits_or_names_the_minimum():
+    assert memory.chunk_size(None, 100, per_point=8, what="x") == 100
+    assert memory.chunk_size(1000, 100, per_point=8, fixed=200, what="x") == 100
+    assert memory.chunk_size(1000, 1000, per_point=8, fixed=200, what="x") == 100
+    with pytest.raises(ValueError, match="too small for thing: it needs at least 208 bytes"):
+        memory.chunk_size(100, 10, per_point=8, fixed=200, what="thing")
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 6, 7, 100])
+def test_map_points_equals_the_direct_computation(key, chunk):
+    x_K_N = jax.random.normal(key, (3, 7))
+    y_K_N = jax.random.normal(jax.random.fold_in(key, 1), (3, 7))
+
+    def fn(x, y):
+        return jnp.stack([jnp.sum(x * y, 0), jnp.max(x, 0)], axis=1)  # [n, 2]
+
+    np.testing.assert_allclose(
+        memory.map_points(fn, [x_K_N, y_K_N], chunk=chunk), fn(x_K_N, y_K_N), rtol=1e-14
+    )
+
+
+@pytest.mark.parametrize("name", CLASSIFICATION)
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_classification_score_under_a_budget_fits_and_agrees(key, name, dtype):
+    score = scores.get(name)
+    log_probs = random_log_probs(key, 8, 1000, 6, dtype)
+    budget = 15_000
+    assert score.memory_model(8, 6) * 1000 * 4 > budget  # the unchunked program would not fit
+    budgeted = jax.jit(lambda lp: score(lp, memory_budget=budget))
+    assert temp_bytes(budgeted, log_probs) <= budget
+    rtol = 1e-6 if dtype == jnp.float32 else 1e-12
+    np.testing.assert_allclose(budgeted(log_probs), score(log_probs), rtol=rtol, atol=rtol)
+    # Eagerly, and vmapped over a leading axis, too.
+    np.testing.assert_allclose(
+        score(log_probs, memory_budget="15kB"), score(log_probs), rtol=rtol, atol=rtol
+    )
+    stacked = jnp.stack([log_probs[:, :100], log_probs[:, 100:200]])
+    np.testing.assert_allclose(
+        jax.vmap(lambda lp: score(lp, memory_budget=2_000))(stacked),
+        jax.vmap(score)(stacked),
+        rtol=rtol,
+        atol=rtol,
+    )
+
+
+@pytest.mark.parametrize("name", CLASSIFICATION)
+@pytest.mark.parametrize(("K", "C"), [(4, 3), (20, 10)])
+def test_classification_models_bound_the_unchunked_program(key, name, K, C):
+    # The score runs unchunked whenever its model says it fits, so the model must be an upper
+    # bound on XLA's count.
+    N = 500
+    score = scores.get(name)
+    assert score.memory_model(K, C) * 4 * N >= temp_bytes(score, random_log_probs(key, K, N, C))
+
+
+@pytest.mark.parametrize("name", REGRESSION)
+def test_regression_score_under_a_budget_agrees(key, name):
+    mean_K_N = jax.random.normal(key, (6, 2000))
+    var_K_N = jnp.exp(jax.random.normal(jax.random.fold_in(key, 1), (6, 2000)))
+    score = scores.get(name)
+    np.testing.assert_allclose(
+        score(mean_K_N, var_K_N, memory_budget=2_000), score(mean_K_N, var_K_N), rtol=1e-6
+    )
+    assert temp_bytes(lambda m, v: score(m, v, memory_budget=2_000), mean_K_N, var_K_N) <= 2_000
+
+
+@pytest.mark.parametrize("name", [*CLASSIFICATION[:2], REGRESSION[0]])
+def test_impossible_budget_is_a_clear_error(key, name):
+    score = scores.get(name)
+    args = (
+        (random_log_probs(key, 4, 10, 3),)
+        if name in CLASSIFICATION
+        else (jnp.zeros((4, 10)), jnp.ones((4, 10)))
+    )
+    with pytest.raises(ValueError, match="memory_budget=10 bytes is too small"):
+        score(*args, memory_budget=10)
+
+
+def test_epig_under_a_budget_fits_and_agrees(key):
+    pool = random_log_probs(key, 10, 600, 5)
+    target = random_log_probs(jax.random.fold_in(key, 1), 10, 200, 5)
+    budget = 400_000
+    assert temp_bytes(scores.epig, pool, target) > budget
+    budgeted = jax.jit(lambda p, t: scores.epig(p, t, memory_budget=budget))
+    assert temp_bytes(budgeted, pool, target) <= budget
+    np.testing.assert_allclose(budgeted(pool, target), scores.epig(pool, target), atol=1e-6)
+    with pytest.raises(ValueError, match="too small for EPIG"):
+        scores.epig(pool, target, memory_budget="300kB")

@@ -1,0 +1,358 @@
+"""Tests for the ``memory_budget=`` of every :mod:`jaxal.select` function.
+
+Each method's working-memory model (numbers times the itemsize, at least 4 bytes) must bound
+XLA's own count of the compiled program's temporaries (``memory_analysis()``). Where a method
+blocks over the pool (top-k chunks, BatchBALD's candidate blocks, distance blocks) a budget
+far below the unchunked need gives the same answer in a program that fits it; where it
+cannot (state the algorithm needs throughout) a budget that fits changes nothing and one
+that does not raises ``ValueError``.
+"""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxal import kernel_features as kf, kernels, select
+from jaxal.select import (
+    _batch_epig,
+    _batchbald,
+    _ev_gp,
+    _geometry,
+    _kernel_batch,
+    _stochastic,
+    _top_k,
+)
+
+from .conftest import DTYPES
+
+N, D, K, C, B, L = 300, 4, 6, 3, 6, 200
+KERNEL = kernels.infinite_width(3)
+
+
+def compiled(fn, *args):
+    return jax.jit(fn).lower(*args).compile()
+
+
+def temp_bytes(fn, *args) -> int:
+    """XLA's working memory of ``jit(fn)(*args)``: temporaries beyond inputs and outputs."""
+    return compiled(fn, *args).memory_analysis().temp_size_in_bytes
+
+
+def itemsize(dtype) -> int:
+    return max(np.dtype(dtype).itemsize, 4)
+
+
+def assert_same(got, expected, dtype):
+    for g, e in zip(jax.tree.leaves(got), jax.tree.leaves(expected), strict=True):
+        if jnp.issubdtype(e.dtype, jnp.integer):
+            np.testing.assert_array_equal(g, e)
+        else:
+            rtol = 1e-5 if dtype == np.float32 else 1e-12
+            np.testing.assert_allclose(g, e, rtol=rtol, atol=rtol)
+
+
+def pool(dtype, seed=0):
+    """One small problem for every method: ``(key, arrays)``."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(N, D)).astype(dtype)
+    logits = 2 * rng.normal(size=(1, N, C)) + rng.normal(size=(K, N, C))
+    available = rng.random(N) < 0.9
+    return jax.random.key(seed), {
+        "scores": jnp.asarray(np.round(3 * rng.random(N)), dtype),  # many ties
+        "log_probs": jax.nn.log_softmax(jnp.asarray(logits, dtype), axis=-1),
+        "x": jnp.asarray(x),
+        "available": jnp.asarray(available),
+        "labelled": jnp.asarray(~available & (rng.random(N) < 0.5)),
+        "features": kf.Features(jnp.asarray(x), jnp.asarray(rng.normal(size=(L, D)), dtype)),
+        "clusters": jnp.asarray(rng.integers(0, 5, N)),
+    }
+
+
+# name -> (argument names, fn(key, *arguments, memory_budget=))
+CALLS = {
+    "top_k": (("scores", "available"), lambda k, s, a, **m: select.top_k(s, B, a, **m)),
+    "stochastic": (
+        ("scores", "available"),
+        lambda k, s, a, **m: select.stochastic(k, s, B, "softrank", available=a, **m),
+    ),
+    "random": (("available",), lambda k, a, **m: select.random(k, N, B, a, **m)),
+    "gumbel_top_k": (
+        ("scores", "available"),
+        lambda k, s, a, **m: select.gumbel_top_k(k, s, B, a, **m),
+    ),
+    "batchbald": (
+        ("log_probs", "available"),
+        lambda k, lp, a, **m: select.batchbald(lp, B, key=k, num_samples=60, available=a, **m),
+    ),
+    "ical": (("log_probs", "available"), lambda k, lp, a, **m: select.ical(k, lp, B, **m)),
+    "ev_gp": (
+        ("x", "available"),
+        lambda k, x, a, **m: select.ev_gp(KERNEL, x, x[:50], B, available=a, **m),
+    ),
+    "badge": (("x", "available"), lambda k, x, a, **m: select.badge(k, x, B, a, **m)),
+    "coreset": (
+        ("x", "labelled", "available"),
+        lambda k, x, lab, a, **m: select.coreset(x, B, lab, a, **m),
+    ),
+    "typiclust": (
+        ("x", "labelled", "available"),
+        lambda k, x, lab, a, **m: select.typiclust(
+            k, x, B, lab, num_clusters=12, kmeans_iterations=5, available=a, **m
+        ),
+    ),
+    "probcover": (
+        ("x", "labelled", "available"),
+        lambda k, x, lab, a, **m: select.probcover(x, B, lab, 0.8, a, **m),
+    ),
+    "probcover_radius": (
+        ("x", "clusters"),
+        lambda k, x, c, **m: select.probcover_radius(x, c, purity=0.8, **m),
+    ),
+    **{
+        name: (
+            ("features", "available"),
+            lambda k, f, a, name=name, **m: select.kernel_batch(
+                f, B, method=name, key=k, available=a, **m
+            ),
+        )
+        for name in ("maxdiag", "maxdet", "maxdist", "kmeanspp", "lcmd", "frankwolfe", "bait")
+    },
+    "kernel_batch": (
+        ("features", "available"),
+        lambda k, f, a, **m: select.kernel_batch(f, B, key=k, available=a, **m),
+    ),
+    "batch_epig": (
+        ("log_probs", "available"),
+        lambda k, lp, a, **m: select.batch_epig(
+            lp, lp[:, :20], 2, key=k, num_samples=60, available=a, **m
+        ),
+    ),
+}
+
+
+def test_every_selection_takes_a_budget():
+    """Every public function of jaxal.select is covered here."""
+    assert set(select.__all__) == set(CALLS)
+
+
+def call(name, dtype, budget=None):
+    """``(fn(key, *args), key, args)`` for ``name`` on the shared problem."""
+    key, data = pool(dtype)
+    names, fn = CALLS[name]
+    kwargs = {} if budget is None else {"memory_budget": budget}
+    return (lambda k, *args: fn(k, *args, **kwargs)), key, [data[n] for n in names]
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+@pytest.mark.parametrize(
+    ("dtype", "transform"), [(np.float32, jax.jit), (np.float64, lambda f: f)], ids=["jit", "eager"]
+)
+def test_a_budget_that_fits_changes_nothing(name, dtype, transform):
+    fn, key, args = call(name, dtype, budget="1GB")  # under jit: a Python value
+    assert_same(transform(fn)(key, *args), call(name, dtype)[0](key, *args), dtype)
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_an_impossible_budget_is_a_clear_error(name):
+    fn, key, args = call(name, np.float32, budget=10)
+    with pytest.raises(ValueError, match=r"memory_budget=10 bytes is too small for \w+"):
+        fn(key, *args)
+
+
+@pytest.mark.parametrize("name", ["top_k", "stochastic", "ev_gp", "maxdet", "coreset"])
+@pytest.mark.parametrize(("budget", "error"), [("4XB", ValueError), (True, TypeError)])
+def test_the_budget_is_validated_even_when_nothing_is_chunked(name, budget, error):
+    fn, key, args = call(name, np.float32, budget=budget)
+    with pytest.raises(error, match="memory_budget"):
+        fn(key, *args)
+
+
+# --- chunked: a budget far below the unchunked need ------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_top_k_in_chunks_is_identical_and_fits(rng, dtype):
+    num_points, b = 5000, 20
+    scores = jnp.asarray(rng.integers(0, 50, num_points), dtype)  # many ties
+    available = jnp.asarray(rng.random(num_points) < 0.8)
+    budget = _top_k.top_k_words(num_points, b, chunk=64) * itemsize(dtype)
+    assert _top_k.top_k_words(num_points, b) * itemsize(dtype) > 10 * budget
+    budgeted = compiled(lambda s, a: select.top_k(s, b, a, memory_budget=budget), scores, available)
+    assert budgeted.memory_analysis().temp_size_in_bytes <= budget
+    expected = select.top_k(scores, b, available)
+    np.testing.assert_array_equal(budgeted(scores, available), expected)
+    np.testing.assert_array_equal(
+        select.top_k(scores, b, available, memory_budget=f"{budget / 1000}kB"), expected
+    )
+    with pytest.raises(ValueError, match="too small for top_k of b = 20: it needs at least"):
+        select.top_k(scores, b, available, memory_budget=budget // 4)
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 5, 6, 7, 64, 299])
+def test_chunked_top_k_breaks_ties_towards_the_lower_index(rng, chunk):
+    scores_N = jnp.asarray(rng.integers(0, 3, N), jnp.float32)
+    available_N = jnp.asarray(rng.random(N) < 0.7)
+    for b in (1, B, 40):
+        np.testing.assert_array_equal(
+            _top_k._top_k_chunked(scores_N, available_N, b=b, chunk=chunk),
+            select.top_k(scores_N, b, available_N),
+        )
+
+
+@pytest.mark.parametrize(
+    ("dtype", "num_samples"), [(np.float32, 60), (np.float64, 1000)], ids=["sampled", "exact"]
+)
+def test_batchbald_in_smaller_blocks_is_identical_and_fits(dtype, num_samples):
+    key, data = pool(dtype)
+    log_probs, available = data["log_probs"], data["available"]
+
+    def run(budget):
+        def fn(lp, a):
+            return select.batchbald(
+                lp, B, key=key, num_samples=num_samples, available=a, memory_budget=budget
+            )
+
+        return compiled(fn, log_probs, available)
+
+    unbudgeted = run(None)
+    budget = unbudgeted.memory_analysis().temp_size_in_bytes // 4
+    budgeted = run(budget)
+    assert budgeted.memory_analysis().temp_size_in_bytes <= budget
+    assert_same(budgeted(log_probs, available), unbudgeted(log_probs, available), dtype)
+    with pytest.raises(ValueError, match="too small for batchbald with K = 6"):
+        run(budget // 8)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "num_samples"), [(np.float32, 60), (np.float64, 1000)], ids=["sampled", "exact"]
+)
+def test_batch_epig_in_smaller_blocks_is_identical_and_fits(dtype, num_samples):
+    key, data = pool(dtype)
+    log_probs, available = data["log_probs"], data["available"]
+
+    def run(budget):
+        def fn(lp, a):
+            return select.batch_epig(
+                lp,
+                lp[:, :20],
+                3,
+                key=key,
+                num_samples=num_samples,
+                available=a,
+                memory_budget=budget,
+            )
+
+        return compiled(fn, log_probs, available)
+
+    unbudgeted = run(None)
+    configs = max(num_samples, C**2)
+    words = partial(_batch_epig.batch_epig_words, K, N, 20, C, configs=configs)
+    budget = words(block_elements=4 * configs * C * C) * itemsize(dtype)
+    assert words(block_elements=_batch_epig.DEFAULT_BLOCK_ELEMENTS) * itemsize(dtype) > budget
+    budgeted = run(budget)
+    assert budgeted.memory_analysis().temp_size_in_bytes <= budget
+    assert_same(budgeted(log_probs, available), unbudgeted(log_probs, available), dtype)
+    with pytest.raises(ValueError, match="too small for batch_epig with K = 6"):
+        run(1000)
+
+
+# name -> its model (numbers) with distance blocks of R rows
+BLOCKED = {
+    "coreset": lambda R: _geometry.coreset_words(N, D, B, R),
+    "typiclust": lambda R: _geometry.typiclust_words(N, D, B, 12, 20, R),
+    "probcover_radius": lambda R: _geometry.probcover_radius_words(N, D, N, R),
+    "maxdist": lambda R: _kernel_batch.centre_words("maxdist", N, D, L, B, R),
+    "kmeanspp": lambda R: _kernel_batch.centre_words("kmeanspp", N, D, L, B, R),
+    "lcmd": lambda R: _kernel_batch.centre_words("lcmd", N, D, L, B, R),
+}
+
+
+@pytest.mark.parametrize("name", [*BLOCKED, "probcover"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_distance_blocks_shrink_to_the_budget(name, dtype):
+    if name == "probcover":
+        budget = _geometry.probcover_bytes(N, D, B, 16, itemsize(dtype))
+        assert _geometry.probcover_bytes(N, D, B, N, itemsize(dtype)) > 4 * budget
+    else:
+        budget = BLOCKED[name](16) * itemsize(dtype)
+        assert BLOCKED[name](1024) * itemsize(dtype) > 2 * budget
+    fn, key, args = call(name, dtype, budget=budget)
+    budgeted = compiled(fn, key, *args)
+    assert budgeted.memory_analysis().temp_size_in_bytes <= budget
+    assert_same(budgeted(key, *args), call(name, dtype)[0](key, *args), dtype)
+
+
+# --- the models bound XLA's count of the unchunked program -----------------------------------
+
+
+def problem(rng, dtype, num_points):
+    x = jnp.asarray(rng.normal(size=(num_points, 5)), dtype)
+    scores = jnp.asarray(rng.random(num_points), dtype)
+    available = jnp.asarray(rng.random(num_points) < 0.9)
+    return x, scores, available
+
+
+@pytest.mark.parametrize("num_points", [200, 3000])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_models_bound_xla(rng, dtype, num_points):
+    x, scores, available = problem(rng, dtype, num_points)
+    size, b, key = itemsize(dtype), 12, jax.random.key(0)
+    features = kf.Features(x, x[:30] + 1)
+    checks = [
+        (
+            lambda s, a: select.top_k(s, b, a),
+            (scores, available),
+            _top_k.top_k_words(num_points, b),
+        ),
+        *[
+            (
+                lambda s, a, mode=mode: select.stochastic(key, s, b, mode, available=a),
+                (scores, available),
+                _stochastic.stochastic_words(num_points, b, mode),
+            )
+            for mode in ("power", "softmax", "softrank")
+        ],
+        (
+            lambda x: select.ev_gp(KERNEL, x, x[:40], b, x_labelled=x[:7] + 1),
+            (x,),
+            _ev_gp.ev_gp_words(num_points, 40, b, 7),
+        ),
+        (
+            lambda f: select.maxdet(f, b),
+            (features,),
+            _kernel_batch.maxdet_words(num_points, b),
+        ),
+        (
+            lambda f: select.lcmd(f, b),
+            (features,),
+            _kernel_batch.centre_words("lcmd", num_points, 5, 30, b, 1024),
+        ),
+    ]
+    for fn, args, words in checks:
+        assert words * size >= temp_bytes(fn, *args)
+
+
+@pytest.mark.parametrize(
+    ("K", "N", "C", "b", "num_samples"), [(8, 400, 4, 4, 1000), (10, 1500, 3, 6, 40)]
+)
+def test_batchbald_model_bounds_xla(rng, K, N, C, b, num_samples):
+    logits = rng.normal(size=(K, N, C)).astype(np.float32)
+    log_probs = jax.nn.log_softmax(jnp.asarray(logits), axis=-1)
+    key = jax.random.key(0)
+    words = _batchbald.batchbald_words(
+        K,
+        N,
+        C,
+        b,
+        exact_steps=_batchbald.num_exact_steps(C, b, num_samples),
+        num_samples=(num_samples // K) * K,
+        block_elements=_batchbald.DEFAULT_BLOCK_ELEMENTS,
+    )
+
+    def fn(lp):
+        return select.batchbald(lp, b, key=key, num_samples=num_samples)
+
+    assert words * 4 >= temp_bytes(fn, log_probs)
