@@ -7,6 +7,13 @@ ahead of time (``.lower().compile()``), so compile time is reported separately, 
 are blocked with ``.block_until_ready()``. Slow peer configurations run once, and those
 predicted to exceed ``--peer-max-s`` are skipped with the reason recorded.
 
+Peak memory (BALD, and BatchBALD where the peer ran in under ``--memory-max-s``): each
+library's call runs once more in a fresh child process (``--memory-child``) that loads the
+pool, converts it and (jaxal) compiles, then resets the kernel's peak-RSS mark (``5`` to
+``/proc/self/clear_refs``) and reports ``VmHWM`` after the call minus ``VmRSS`` before it:
+the extra resident memory the call needed, without the input or the imports. (The lifetime
+``ru_maxrss`` cannot isolate the call: loading and converting the input set a higher peak.)
+
 Usage::
 
     .venv/bin/python benchmarks/run.py --out results/bench          # full run (tens of minutes)
@@ -18,13 +25,16 @@ Writes ``<out>/results.json`` and ``<out>/results.md`` and prints the markdown t
 import argparse
 import contextlib
 import datetime
+import gc
 import importlib.metadata
 import importlib.util
 import inspect
 import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
 import time
 import types
 from collections.abc import Callable
@@ -173,7 +183,7 @@ def jaxal_bald_top_k(log_probs_K_N_C: jax.Array) -> jax.Array:
     return jaxal.select.top_k(jaxal.scores.bald(log_probs_K_N_C), BALD_B)
 
 
-def bald_benchmark(N: int, repeats: int) -> dict:
+def bald_benchmark(N: int, repeats: int, memory: bool) -> dict:
     """jaxal bald + top_k vs batchbald_redux ``get_bald_batch`` vs baal ``BALD().get_ranks``."""
     import torch
     from batchbald_redux.batchbald import get_bald_batch
@@ -199,6 +209,7 @@ def bald_benchmark(N: int, repeats: int) -> dict:
     top_jaxal = [int(i) for i in jaxal_t["output"]]
     top_redux = [int(i) for i in redux_t["output"]]
     top_baal = [int(i) for i in baal_t["output"]]
+    memory = peak_memory("bald", log_probs_N_K_C, BALD_B) if memory else None
     return {
         "N": N,
         "K": K,
@@ -217,6 +228,7 @@ def bald_benchmark(N: int, repeats: int) -> dict:
         "top_k": {"jaxal": top_jaxal, "batchbald_redux": top_redux, "baal": top_baal},
         "top_k_equal_redux": top_jaxal == top_redux,
         "top_k_equal_baal": top_jaxal == top_baal,
+        "peak_memory": memory,
     }
 
 
@@ -302,7 +314,13 @@ class PeerBudget:
 
 
 def batchbald_benchmark(
-    N: int, b: int, num_samples: int, repeats: int, budget: PeerBudget, single_above_s: float
+    N: int,
+    b: int,
+    num_samples: int,
+    repeats: int,
+    budget: PeerBudget,
+    single_above_s: float,
+    memory_max_s: float,
 ) -> dict:
     """jaxal ``batchbald`` vs batchbald_redux ``get_batchbald_batch`` on one configuration."""
     log_probs_N_K_C = make_log_probs(N)
@@ -321,6 +339,8 @@ def batchbald_benchmark(
     result["batchbald_redux"] = redux_r
     result["ratio_redux_over_jaxal"] = redux_r["run_s"] / jaxal_r["run_s"]
     result["agreement"] = agreement(jaxal_r, redux_r, num_exact_steps(C, b, num_samples))
+    if redux_r["run_s"] <= memory_max_s:  # one more peer run, in a child process
+        result["peak_memory"] = peak_memory("batchbald", log_probs_N_K_C, b, num_samples)
     return result
 
 
@@ -362,6 +382,81 @@ def variants_benchmark(
     return rows
 
 
+# ----------------------------------------------------------------------------- peak memory
+
+MEMORY_LIBRARIES = {
+    "bald": ("jaxal", "batchbald_redux", "baal"),
+    "batchbald": ("jaxal", "batchbald_redux"),
+}
+
+
+def status_kib(field: str) -> int:
+    """A ``kB`` field of ``/proc/self/status`` (``VmRSS``: resident now, ``VmHWM``: its peak)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise KeyError(field)
+
+
+def prepare_call(task: str, library: str, log_probs_N_K_C: np.ndarray, b: int, M: int):
+    """``library``'s call on the pool with its inputs built (and jaxal's compiled): a thunk."""
+    if library == "jaxal":
+        log_probs_K_N_C = jaxal_layout(log_probs_N_K_C)
+        if task == "bald":
+            fn, args = jaxal_bald_top_k, (log_probs_K_N_C,)
+        else:
+            fn, args = jaxal_batchbald_fn(b, M), (log_probs_K_N_C, jax.random.key(SEED))
+        compiled = jax.jit(fn).lower(*args).compile()
+        jax.block_until_ready(args)  # device_put copies asynchronously: finish before measuring
+        return lambda: jax.block_until_ready(compiled(*args))
+    if library == "baal":
+        probs_N_C_K = np.ascontiguousarray(np.exp(log_probs_N_K_C).transpose(0, 2, 1))
+        heuristic = load_baal_bald()()
+        return lambda: heuristic.get_ranks(probs_N_C_K)[0][:b]
+    import torch
+    from batchbald_redux.batchbald import get_bald_batch, get_batchbald_batch
+
+    torch_N_K_C = torch.from_numpy(log_probs_N_K_C)
+    if task == "bald":
+        return lambda: get_bald_batch(torch_N_K_C, b).indices
+    return lambda: get_batchbald_batch(torch_N_K_C, b, M).indices
+
+
+def memory_child(task: str, library: str, path: str, b: int, M: int) -> None:
+    """Child process: print the peak extra resident memory (MiB) of one call, as JSON."""
+    call = prepare_call(task, library, np.load(path), b, M)
+    gc.collect()
+    rss_before_kib = status_kib("VmRSS")
+    with open("/proc/self/clear_refs", "w") as clear_refs:
+        clear_refs.write("5")  # reset VmHWM (the peak RSS) to the current RSS
+    peer = library == "batchbald_redux"
+    with toma_gc(enabled=False) if peer else contextlib.nullcontext():
+        call()
+    record = {
+        "peak_extra_mib": (status_kib("VmHWM") - rss_before_kib) / 1024,
+        "rss_before_mib": rss_before_kib / 1024,
+    }
+    print(json.dumps(record))
+
+
+def peak_memory(task: str, log_probs_N_K_C: np.ndarray, b: int, M: int = 0) -> dict:
+    """``{library: record}``: each library's call measured by :func:`memory_child`."""
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "log_probs_N_K_C.npy")
+        np.save(path, log_probs_N_K_C)
+        for library in MEMORY_LIBRARIES[task]:
+            command = [sys.executable, __file__, "--memory-child", task, library, path]
+            command += ["--batch-sizes", str(b), "--num-samples", str(M)]
+            child = subprocess.run(command, capture_output=True, text=True)
+            if child.returncode != 0:
+                results[library] = {"error": child.stderr.strip().splitlines()[-1]}
+            else:
+                results[library] = json.loads(child.stdout.strip().splitlines()[-1])
+    return results
+
+
 # ----------------------------------------------------------------------------- report
 
 
@@ -396,13 +491,25 @@ def _x(ratio: float | None) -> str:
     return "—" if ratio is None else f"{ratio:.1f}×"
 
 
+def _mib(row: dict, library: str) -> str:
+    """Peak extra memory of ``library``'s call in MiB, or why it is missing."""
+    record = (row.get("peak_memory") or {}).get(library)
+    if record is None:
+        return "—"
+    if "error" in record:
+        return "error"
+    mib = record["peak_extra_mib"]
+    return f"{mib:.1f}" if mib < 100 else f"{mib:,.0f}"
+
+
 def bald_table(rows: list[dict]) -> list[str]:
     lines = [
         f"### BALD + top-{BALD_B} (K = {K}, C = {C}); seconds, best of repeats",
         "",
         "| N | jaxal | jaxal compile | batchbald_redux | redux, no toma gc | baal "
-        "| redux / jaxal | redux no gc / jaxal | baal / jaxal | top-10 = redux | top-10 = baal |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|:---:|",
+        "| redux / jaxal | redux no gc / jaxal | baal / jaxal | top-10 = redux | top-10 = baal "
+        "| peak MiB jaxal | peak MiB redux | peak MiB baal |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|:---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
@@ -411,7 +518,8 @@ def bald_table(rows: list[dict]) -> list[str]:
             f"| {_s(r['batchbald_redux_no_toma_gc']['run_s'])} | {_s(r['baal']['run_s'])} "
             f"| {_x(r['ratio_redux_over_jaxal'])} | {_x(r['ratio_redux_no_toma_gc_over_jaxal'])} "
             f"| {_x(r['ratio_baal_over_jaxal'])} "
-            f"| {r['top_k_equal_redux']} | {r['top_k_equal_baal']} |"
+            f"| {r['top_k_equal_redux']} | {r['top_k_equal_baal']} "
+            f"| {_mib(r, 'jaxal')} | {_mib(r, 'batchbald_redux')} | {_mib(r, 'baal')} |"
         )
     return lines
 
@@ -421,8 +529,9 @@ def batchbald_table(rows: list[dict]) -> list[str]:
         f"### BatchBALD (K = {K}, C = {C}, M = num_samples); seconds, jaxal lazy greedy",
         "",
         "| N | b | M | jaxal | jaxal compile | batchbald_redux | redux / jaxal "
-        "| same exact prefix | overlap | joint MI jaxal | joint MI redux |",
-        "|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|",
+        "| same exact prefix | overlap | joint MI jaxal | joint MI redux "
+        "| peak MiB jaxal | peak MiB redux |",
+        "|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         peer, agree = r["batchbald_redux"], r.get("agreement")
@@ -435,7 +544,8 @@ def batchbald_table(rows: list[dict]) -> list[str]:
         lines.append(
             f"| {r['N']:,} | {r['b']} | {r['num_samples']:,} | {_s(r['jaxal']['run_s'])} "
             f"| {_s(r['jaxal']['compile_s'])} | {peer_s} | {_x(r.get('ratio_redux_over_jaxal'))} "
-            f"| {prefix} | {overlap} | {r['jaxal']['joint_mi']:.3f} | {peer_mi} |"
+            f"| {prefix} | {overlap} | {r['jaxal']['joint_mi']:.3f} | {peer_mi} "
+            f"| {_mib(r, 'jaxal')} | {_mib(r, 'batchbald_redux')} |"
         )
     return lines
 
@@ -516,6 +626,16 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--peer-single-above-s", type=float, default=20, help="run slower peer configs once"
     )
+    parser.add_argument(
+        "--no-memory", dest="memory", action="store_false", help="skip the peak-memory runs"
+    )
+    parser.add_argument(
+        "--memory-max-s",
+        type=float,
+        default=60,
+        help="measure BatchBALD memory only where the peer ran faster than this",
+    )
+    parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)  # task library path
     return parser.parse_args()
 
 
@@ -539,6 +659,10 @@ def log(message: str) -> None:
 
 def main() -> None:
     args = parse_args()
+    if args.memory_child:
+        b = args.batch_sizes[0] if args.batch_sizes else BALD_B
+        memory_child(*args.memory_child, b=b, M=args.num_samples or 0)
+        return
     cfg = settings(args)
     M = cfg["num_samples"]
     results = {
@@ -551,7 +675,7 @@ def main() -> None:
     parts = set(args.parts)
     for N in cfg["bald_sizes"] if "bald" in parts else []:
         log(f"BALD N={N}")
-        results["bald"].append(bald_benchmark(N, args.repeats))
+        results["bald"].append(bald_benchmark(N, args.repeats, args.memory))
         save(results, args.out)
     if "exact_agreement" in parts:
         log("exact-path agreement")
@@ -566,7 +690,15 @@ def main() -> None:
         for b in sorted(cfg["batch_sizes"]):
             log(f"BatchBALD N={N} b={b}")
             results["batchbald"].append(
-                batchbald_benchmark(N, b, M, args.repeats, budget, args.peer_single_above_s)
+                batchbald_benchmark(
+                    N,
+                    b,
+                    M,
+                    args.repeats,
+                    budget,
+                    args.peer_single_above_s,
+                    args.memory_max_s if args.memory else -1.0,
+                )
             )
             save(results, args.out)
     results["machine"]["load_average_end"] = os.getloadavg()

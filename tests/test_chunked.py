@@ -146,3 +146,92 @@ def test_score_fn_must_be_per_point(log_probs):
 def test_jit_of_jitted_score_fn(log_probs):
     scores_N = jaxal.chunked.score(jax.jit(jaxal.scores.bald), log_probs, chunk_size=CHUNK)
     np.testing.assert_allclose(scores_N, jaxal.scores.bald(log_probs), rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- buckets
+
+
+def test_bucket_size():
+    assert [jaxal.chunked.bucket_size(n) for n in (1, 2, 3, 1000, 1024, 1025)] == [
+        1,
+        2,
+        4,
+        1024,
+        1024,
+        2048,
+    ]
+    assert [jaxal.chunked.bucket_size(n, multiple=100) for n in (1, 100, 101)] == [100, 100, 200]
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="n must"):
+            jaxal.chunked.bucket_size(bad)
+    with pytest.raises(ValueError, match="multiple must"):
+        jaxal.chunked.bucket_size(10, multiple=0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("as_jax", [False, True], ids=["numpy", "jax"])
+def test_pad_pool(log_probs, rng, dtype, as_jax):
+    xp = jnp if as_jax else np
+    available_N = rng.random(N) < 0.5
+    pool = xp.asarray(log_probs.astype(dtype))
+    padded, available_P = jaxal.chunked.pad_pool(pool, xp.asarray(available_N))
+    assert isinstance(padded, type(pool)) and isinstance(available_P, type(pool))
+    assert padded.shape == (K, 1024, C) and padded.dtype == dtype
+    np.testing.assert_array_equal(padded[:, :N], pool)
+    np.testing.assert_allclose(np.exp(padded[:, N:]), 1 / C, rtol=1e-6)
+    np.testing.assert_array_equal(available_P, np.concatenate([available_N, np.zeros(21, bool)]))
+    assert np.isfinite(jaxal.scores.bald(padded)).all()
+    _, all_P = jaxal.chunked.pad_pool(pool, multiple=100)
+    assert all_P.shape == (1100,) and all_P[:N].all() and not all_P[N:].any()
+
+
+def test_pad_pool_bad_arguments(log_probs):
+    with pytest.raises(ValueError, match="shape"):
+        jaxal.chunked.pad_pool(log_probs[0])
+    with pytest.raises(TypeError, match="floating"):
+        jaxal.chunked.pad_pool(np.zeros((K, N, C), np.int32))
+    with pytest.raises(ValueError, match="available"):
+        jaxal.chunked.pad_pool(log_probs, np.ones(N - 1, bool))
+    with pytest.raises(TypeError, match="available"):
+        jaxal.chunked.pad_pool(log_probs, np.ones(N, np.int32))
+
+
+SELECTIONS = {
+    "top_k": lambda lp, available, key: jaxal.select.top_k(jaxal.scores.bald(lp), 10, available),
+    "stochastic": lambda lp, available, key: jaxal.select.stochastic(
+        key, jaxal.scores.bald(lp), 10, available=available
+    ),
+    "batchbald_exact": lambda lp, available, key: jaxal.select.batchbald(
+        lp, 3, available=available
+    )[0],
+    "batchbald_sampled": lambda lp, available, key: jaxal.select.batchbald(
+        lp, 5, key=key, num_samples=60, available=available
+    )[0],
+}
+
+
+@pytest.mark.parametrize("name", SELECTIONS)
+@pytest.mark.parametrize("with_available", [False, True], ids=["all", "available"])
+def test_selection_on_padded_pool_equals_unpadded(log_probs, rng, key, name, with_available):
+    select = jax.jit(SELECTIONS[name])
+    available_N = rng.random(N) < 0.5 if with_available else np.ones(N, bool)
+    expected_B = select(log_probs, available_N, key)
+    padded, available_P = jaxal.chunked.pad_pool(log_probs, available_N)
+    np.testing.assert_array_equal(select(padded, available_P, key), expected_B)
+
+
+def test_one_compilation_per_bucket(rng):
+    traces = []
+
+    @jax.jit
+    def acquire(log_probs, available):
+        traces.append(log_probs.shape)
+        return jaxal.select.top_k(jaxal.scores.bald(log_probs), 5, available)
+
+    full = random_log_probs(rng, 4, 1023, 3)
+    for n in range(1000, 1024):
+        indices_B = acquire(*jaxal.chunked.pad_pool(full[:, :n]))
+        assert int(indices_B.max()) < n
+    assert traces == [(4, 1024, 3)]
+    acquire(*jaxal.chunked.pad_pool(full[:, :1000], multiple=1000))  # another bucket
+    assert traces == [(4, 1024, 3), (4, 1000, 3)]

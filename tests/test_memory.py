@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from jaxal import memory, scores
+from jaxal.scores import _epig
 
 CLASSIFICATION = scores.names(task="classification")
 REGRESSION = scores.names(task="regression")
@@ -136,7 +137,10 @@ def test_epig_under_a_budget_fits_and_agrees(key):
     pool = random_log_probs(key, 10, 600, 5)
     target = random_log_probs(jax.random.fold_in(key, 1), 10, 200, 5)
     budget = 400_000
-    assert temp_bytes(scores.epig, pool, target) > budget
+    # The model of the default blocks (128 pool points x 200 targets) exceeds the budget.
+    assert _epig._budgeted_blocks(
+        budget, pool.shape, 200, 4, pool_block_size=128, target_block_size=512
+    ) != (128, 200)
     budgeted = jax.jit(lambda p, t: scores.epig(p, t, memory_budget=budget))
     assert temp_bytes(budgeted, pool, target) <= budget
     np.testing.assert_allclose(budgeted(pool, target), scores.epig(pool, target), atol=1e-6)

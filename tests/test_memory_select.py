@@ -218,7 +218,17 @@ def test_batchbald_in_smaller_blocks_is_identical_and_fits(dtype, num_samples):
         return compiled(fn, log_probs, available)
 
     unbudgeted = run(None)
-    budget = unbudgeted.memory_analysis().temp_size_in_bytes // 4
+    words = partial(
+        _batchbald.batchbald_words,
+        K,
+        N,
+        C,
+        B,
+        exact_steps=_batchbald.num_exact_steps(C, B, num_samples),
+        num_samples=(num_samples // K) * K,
+    )
+    budget = words(block_elements=4 * num_samples * C) * itemsize(dtype)  # a few candidates
+    assert words(block_elements=_batchbald.DEFAULT_BLOCK_ELEMENTS) * itemsize(dtype) > budget
     budgeted = run(budget)
     assert budgeted.memory_analysis().temp_size_in_bytes <= budget
     assert_same(budgeted(log_probs, available), unbudgeted(log_probs, available), dtype)

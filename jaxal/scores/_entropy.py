@@ -14,9 +14,14 @@ from jaxal.typing import Array
 
 
 def xlogx(p: Array) -> Array:
-    """``p log p`` with ``0 log 0 = 0``, safe to differentiate."""
-    positive = p > 0
-    return jnp.where(positive, p * jnp.log(jnp.where(positive, p, 1.0)), 0.0)
+    """``p log p`` for ``p >= 0`` with ``0 log 0 = 0``, by clamping instead of selecting.
+
+    ``p log max(p, tiny)`` equals ``p log p`` for every normal ``p`` and is exactly 0 at 0 (the
+    gradient there is finite). On XLA:CPU the clamp keeps fused ``log``-and-sum loops
+    vectorised, where a select (``where(p > 0, ...)``, ``xlogy``) runs about 6x slower
+    (``benchmarks/roofline.py``).
+    """
+    return p * jnp.log(jnp.maximum(p, jnp.finfo(p.dtype).tiny))
 
 
 def entropy(log_p: Array, axis: int = -1) -> Array:

@@ -52,6 +52,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxal import check, memory
+from jaxal.scores._entropy import xlogx
 from jaxal.scores._epig import _blocks
 from jaxal.select._batchbald import (
     DEFAULT_NUM_SAMPLES,
@@ -71,16 +72,6 @@ def _batch_configs(log_joint_S_K: Array, *, exact: bool) -> _Configs:
     configs = _configs(log_joint_S_K, exact=exact)
     possible_S = jnp.isfinite(jnp.max(log_joint_S_K, axis=1))
     return configs._replace(weights_S_K=jnp.where(possible_S[:, None], configs.weights_S_K, 0.0))
-
-
-def _xlogx(p: Array) -> Array:
-    """``p log p`` with ``0 log 0 = 0`` for ``p >= 0``, by clamping instead of selecting.
-
-    Not for differentiation. On XLA:CPU the clamp keeps the fused matmul-log-sum of
-    :func:`_neg_conditional_entropy` vectorised: about 5x faster there than
-    :func:`jaxal.scores._entropy.xlogx`, whose select is not.
-    """
-    return p * jnp.log(jnp.maximum(p, jnp.finfo(p.dtype).tiny))
 
 
 def _neg_conditional_entropy(
@@ -106,7 +97,7 @@ def _neg_conditional_entropy(
         marginal_LSC_Mb = jnp.dot(
             left_LSC_K, jnp.sum(target_K_Mb_D, axis=-1), precision=jax.lax.Precision.HIGHEST
         )
-        neg_LSC = jnp.sum(_xlogx(joint_LSC_MbD), axis=1) - jnp.sum(_xlogx(marginal_LSC_Mb), axis=1)
+        neg_LSC = jnp.sum(xlogx(joint_LSC_MbD), axis=1) - jnp.sum(xlogx(marginal_LSC_Mb), axis=1)
         return total_L + jnp.sum(neg_LSC.reshape(L, S, C), axis=-1) @ configs.mass_S, None
 
     zeros_L = jnp.zeros(L, probs_K_L_C.dtype)

@@ -29,7 +29,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import logsumexp, xlogy
+from jax.scipy.special import logsumexp
 from jaxtyping import Array, Float, Int
 
 from jaxal import check, memory
@@ -66,7 +66,7 @@ def _gains(configs: _Configs, probs_K_L_C: Array, expected_entropy_L: Array) -> 
     conditional_S_L_C = jnp.einsum(
         "sk,klc->slc", configs.weights_S_K, probs_K_L_C, precision=jax.lax.Precision.HIGHEST
     )
-    neg_entropy_S_L = jnp.sum(xlogy(conditional_S_L_C, conditional_S_L_C), axis=-1)
+    neg_entropy_S_L = jnp.sum(_entropy.xlogx(conditional_S_L_C), axis=-1)
     return -(configs.mass_S @ neg_entropy_S_L) - expected_entropy_L
 
 
