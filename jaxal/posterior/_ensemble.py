@@ -209,6 +209,36 @@ def predictive_log_probs(
     return _entropy.mean_log_probs(ensemble_log_probs(params, model, x))
 
 
+def _fit_from_scratch(
+    model: nn.Module,
+    num_members: int,
+    x: Array,
+    y: Array,
+    weights: Array,
+    *,
+    key: Key,
+    optimizer: optax.GradientTransformation,
+    num_steps: int,
+    batch_size: int,
+    loss: Loss,
+) -> Params:
+    """Initialise ``num_members`` members from ``key`` and train them (:func:`train_ensemble`)."""
+    init_key, train_key = jax.random.split(key)
+    params = init_ensemble(model, x[:1], num_members, key=init_key)
+    return train_ensemble(
+        params,
+        x,
+        y,
+        weights,
+        key=train_key,
+        model=model,
+        optimizer=optimizer,
+        num_steps=num_steps,
+        batch_size=batch_size,
+        loss=loss,
+    )
+
+
 def ensemble(
     model: nn.Module,
     num_members: int,
@@ -225,18 +255,17 @@ def ensemble(
     check_positive_int(num_members, "num_members")
 
     def fit(x, y, weights, *, key):
-        init_key, train_key = jax.random.split(key)
-        params = init_ensemble(model, x[:1], num_members, key=init_key)
-        return train_ensemble(
-            params,
+        return _fit_from_scratch(
+            model,
+            num_members,
             x,
             y,
             weights,
-            key=train_key,
-            model=model,
+            key=key,
             optimizer=optimizer,
             num_steps=num_steps,
             batch_size=batch_size,
+            loss="cross-entropy",
         )
 
     def predict(params, x, *, key=None):
@@ -278,15 +307,13 @@ def ensemble_regression(
         return jax.vmap(lambda p: model.apply(p, x)[:, 0])(params)
 
     def fit(x, y, weights, *, key):
-        init_key, train_key = jax.random.split(key)
-        params = init_ensemble(model, x[:1], num_members, key=init_key)
-        params = train_ensemble(
-            params,
+        params = _fit_from_scratch(
+            model,
+            num_members,
             x,
             y,
             weights,
-            key=train_key,
-            model=model,
+            key=key,
             optimizer=optimizer,
             num_steps=num_steps,
             batch_size=batch_size,
