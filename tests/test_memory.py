@@ -146,3 +146,16 @@ def test_epig_under_a_budget_fits_and_agrees(key):
     np.testing.assert_allclose(budgeted(pool, target), scores.epig(pool, target), atol=1e-6)
     with pytest.raises(ValueError, match="too small for EPIG"):
         scores.epig(pool, target, memory_budget="300kB")
+
+
+def test_gaussian_epig_under_a_budget_fits_and_agrees(key):
+    mean_pool, mean_target = jax.random.normal(key, (8, 1500)), jax.random.normal(key, (8, 300))
+    var_pool, var_target = jnp.ones((8, 1500)), jnp.ones((8, 300))
+    args = (mean_pool, var_pool, mean_target, var_target)
+    budget = 600_000
+    assert (3 * 8 + 4) * 1800 * 4 + 3 * 1024 * 300 * 4 > budget  # the default block would not fit
+    budgeted = jax.jit(lambda *a: scores.gaussian_epig(*a, memory_budget=budget))
+    assert temp_bytes(budgeted, *args) <= budget
+    np.testing.assert_allclose(budgeted(*args), scores.gaussian_epig(*args), rtol=1e-6)
+    with pytest.raises(ValueError, match="too small for gaussian_epig"):
+        scores.gaussian_epig(*args, memory_budget="100kB")

@@ -213,6 +213,7 @@ def gaussian_epig(
     var_target: Float[ArrayLike, "K M"],
     *,
     pool_block_size: int = 1024,
+    memory_budget: memory.Budget = None,
 ) -> Float[Array, " N"]:
     r"""Gaussian approximation of EPIG for regression.
 
@@ -235,6 +236,10 @@ def gaussian_epig(
       mean_pool, var_pool: ``[K, N]`` per-sample means and (aleatoric) variances at the pool.
       mean_target, var_target: ``[K, M]`` the same at ``M`` sampled target inputs.
       pool_block_size: pool points per block of the ``[N, M]`` correlation matrix (static).
+      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
+        :mod:`jaxal.memory`), modelled in numbers as ``(3 K + 4) (N + M)`` (centred copies
+        and variances) ``+ 3 n M`` (one block of ``n`` pool rows); ``pool_block_size``
+        shrinks until it fits (same result), or ``ValueError`` names the minimum.
 
     Returns:
       ``[N]`` approximate EPIG in nats, ``>= 0``.
@@ -248,6 +253,16 @@ def gaussian_epig(
         )
     pool_block_size = _check_block("pool_block_size", pool_block_size)
     dtype = jnp.result_type(mean_pool, var_pool, mean_target, var_target)
+    if memory_budget is not None:
+        (K, N), M = mean_pool.shape, mean_target.shape[1]
+        size = memory.itemsize(jnp.zeros((), dtype))
+        pool_block_size = memory.chunk_size(
+            memory_budget,
+            min(pool_block_size, N),
+            per_point=3 * M * size,
+            fixed=(3 * K + 4) * (N + M) * size,
+            what=f"gaussian_epig with K = {K}, M = {M} targets",
+        )
     stacked_pool = jnp.stack([mean_pool, var_pool]).astype(dtype)
     stacked_target = jnp.stack([mean_target, var_target]).astype(dtype)
     return _gaussian_epig(stacked_pool, stacked_target, pool_block_size=pool_block_size)
