@@ -180,6 +180,23 @@ def plot(result: dict, path: Path, title: str) -> None:
     plt.close(fig)
 
 
+def summary(config: Config, result: dict, wall_time_s: float) -> dict:
+    """The JSON fields every repeated-pool reproduction writes: config, curves, final means
+    and labels to reach each accuracy (median over seeds; null: not reached)."""
+    return {
+        "jaxal_version": jaxal.__version__,
+        "config": dataclasses.asdict(config),
+        "labels": result["labels"],
+        "accuracy": {k: v.tolist() for k, v in result["accuracy"].items()},
+        "final_accuracy_mean": {k: float(v[:, -1].mean()) for k, v in result["accuracy"].items()},
+        "labels_to_reach": {
+            t: {k: None if np.isinf(v) else v for k, v in row.items()}
+            for t, row in result["labels_to_reach"].items()
+        },
+        "wall_time_s": wall_time_s,
+    }
+
+
 def main(
     out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/batchbald_repeated"),
     quick: Annotated[bool, typer.Option(help="1 seed, 2 rounds: a smoke test.")] = False,
@@ -195,20 +212,11 @@ def main(
     duplicates = {k: duplicate_fraction(v) for k, v in result["acquired"].items()}
     beats_bald = {k: bool(final[k].mean() > final["bald"].mean()) for k in ("batchbald", "random")}
     record = {
-        "jaxal_version": jaxal.__version__,
-        "config": dataclasses.asdict(config),
-        "labels": result["labels"],
-        "accuracy": {k: v.tolist() for k, v in result["accuracy"].items()},
+        **summary(config, result, wall_time_s),
         "duplicate_fraction": {k: v.tolist() for k, v in duplicates.items()},
-        "final_accuracy_mean": {k: float(v.mean()) for k, v in final.items()},
-        "labels_to_reach": {  # median over seeds; null: not reached within the budget
-            t: {k: None if np.isinf(v) else v for k, v in row.items()}
-            for t, row in result["labels_to_reach"].items()
-        },
         "beats_bald": beats_bald,
         "paper": PAPER,
         "paper_labels_to_90": PAPER_LABELS_TO_90,
-        "wall_time_s": wall_time_s,
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(record, indent=2) + "\n")

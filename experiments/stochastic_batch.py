@@ -19,7 +19,6 @@ Run: ``python experiments/stochastic_batch.py [--quick] [--dataset repeated-mnis
 --out results/stochastic_batch``. Writes ``results.json`` and ``results.png``.
 """
 
-import dataclasses
 import importlib.util
 import json
 import time
@@ -32,7 +31,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-import jaxal
 from jaxal import data, loop, posterior, strategies
 
 _SPEC = importlib.util.spec_from_file_location(
@@ -101,21 +99,12 @@ def main(
     gap = float(final["batchbald"].mean() - final["powerbald"].mean())
     speedup = seconds["batchbald"] / seconds["powerbald"]
     record = {
-        "jaxal_version": jaxal.__version__,
-        "config": dataclasses.asdict(config),
-        "labels": result["labels"],
-        "accuracy": {k: v.tolist() for k, v in result["accuracy"].items()},
-        "final_accuracy_mean": {k: float(v.mean()) for k, v in final.items()},
-        "labels_to_reach": {  # median over seeds; null: not reached within the budget
-            t: {k: None if np.isinf(v) else v for k, v in row.items()}
-            for t, row in result["labels_to_reach"].items()
-        },
+        **repeated.summary(config, result, wall_time_s),
         "selection_s": seconds,
         "batchbald_minus_powerbald": gap,
         "selection_speedup": speedup,
         "paper": PAPER,
         "paper_accuracy_at_300": PAPER_ACCURACY_300,
-        "wall_time_s": wall_time_s,
     }
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(record, indent=2) + "\n")
