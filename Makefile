@@ -13,10 +13,14 @@ demo: $(PY)
 	$(PIP) install -q -e .
 	$(PY) experiments/demo.py --out results/demo
 
+# One BLAS and one Eigen thread per pytest worker (-n 2 already fills the cores): OpenBLAS's
+# spinning threads slow LAPACK a hundredfold on a shared machine, and XLA:CPU's multi-threaded
+# Eigen pool can wedge on large vmap-ed programs (a hang seen once here; PyAutoFit#1528 too).
 test: $(PY)
 	$(PIP) install -q -e '.[dev]'
 	$(PY) -m ruff check .
-	$(PY) -m pytest -n 2 -q --nbmake tests notebooks
+	OPENBLAS_NUM_THREADS=1 XLA_FLAGS="$$XLA_FLAGS --xla_cpu_multi_thread_eigen=false" \
+		$(PY) -m pytest -n 2 -q --nbmake tests notebooks
 
 bench: $(PY)
 	$(PIP) install -q -e '.[dev,peers]'

@@ -50,7 +50,9 @@ def make_log_probs(N: int) -> np.ndarray:
 
 
 PROGRAMS: dict[str, Callable] = {
-    "bald_top_k": lambda lp, available: jaxal.select.top_k(jaxal.scores.bald(lp), 10, available),
+    "bald_top_k": lambda lp, available: jaxal.select.top_k(
+        jaxal.scores.bald(lp), 10, available=available
+    ),
     "batchbald": lambda lp, available: jaxal.select.batchbald(lp, 5, available=available)[0],
 }
 

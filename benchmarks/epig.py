@@ -91,7 +91,7 @@ def bench_epig(rng, N, M, K, C, repeats):
 def bench_ical(rng, N, K, C, b, repeats):
     pool = log_probs(rng, K, N, C)
     key = jax.random.key(0)
-    compiled, compile_s = compile_timed(lambda k, lp: jaxal.select.ical(k, lp, b), key, pool)
+    compiled, compile_s = compile_timed(lambda k, lp: jaxal.select.ical(lp, b, key=k), key, pool)
     run_s = timed(compiled, key, pool, repeats=repeats)
     return {"N": N, "K": K, "C": C, "b": b, "compile_s": compile_s, "run_s": run_s}
 

@@ -1,14 +1,18 @@
 """Time EV-GP selecting b = 10 of N = 10,000 pool points with the infinite-width ReLU NTK.
 
 The kernel is the NTK of the EV-GP authors' MLP (two hidden layers, weight std 1, bias std
-0.1; :func:`jaxal.kernels.infinite_width` with depth 3). Targets ``X_T``: M = 2,000 pool
-points (a uniform subsample standing in for the authors' k-means++ subsample) and
-M = N = 10,000 (the whole pool). Inputs are standard Gaussian with D = 64 (digits-sized),
-float32. For each M we report the compile time of the first call, the median wall time of
-later calls (same shapes, new inputs), and the time of the ``[N, M]`` kernel evaluation
-alone.
+0.1; :func:`jaxal.kernels.infinite_width` with depth 3, the default of
+:func:`jaxal.select.ev_gp`). Targets ``X_T``: M = 2,000 pool points (a uniform subsample
+standing in for the authors' k-means++ subsample) and M = N = 10,000 (the whole pool).
+Labelled points: none (``labelled=None``, the authors' training-free setting: nothing is
+``[N, N]``) and L = 100 random pool points given as a bool mask (the GP is conditioned on
+them: the ``[N, N]`` pool covariance, updated by rank-64 blocks). Inputs are standard
+Gaussian with D = 64 (digits-sized), float32. For each setting we report the compile time
+of the first call, the median wall time of later calls (same shapes, new inputs), and the
+time of the ``[N, M]`` kernel evaluation alone.
 
-Run: ``python benchmarks/ev_gp.py --out results/bench`` (writes ``ev_gp.json``).
+Run: ``python benchmarks/ev_gp.py --out results/bench`` (writes ``ev_gp.json``; ``--pool``,
+``--targets`` and ``--labelled`` change the sizes).
 """
 
 import argparse
@@ -24,7 +28,7 @@ from rich.table import Table
 
 import jaxal
 
-N, D, B, REPEATS = 10_000, 64, 10, 3
+D, B, REPEATS = 64, 10, 3
 
 
 def timed(fn, *args) -> float:
@@ -33,23 +37,31 @@ def timed(fn, *args) -> float:
     return time.perf_counter() - start
 
 
-def bench(num_targets: int) -> dict[str, float]:
+def bench(num_points: int, num_targets: int, num_labelled: int) -> dict[str, float]:
     kernel = jaxal.kernels.infinite_width(3, weight_std=1.0, bias_std=0.1)
     keys = jax.random.split(jax.random.key(0), REPEATS + 1)
-    pools = [jax.random.normal(k, (N, D), jnp.float32) for k in keys]
+    pools = [jax.random.normal(k, (num_points, D), jnp.float32) for k in keys]
+    masks = [jax.random.permutation(k, num_points) < num_labelled for k in keys]
 
-    def select(x_pool):
-        return jaxal.select.ev_gp(kernel, x_pool, x_pool[:num_targets], B)
+    def select(x_pool, labelled):
+        return jaxal.select.ev_gp(
+            x_pool,
+            x_pool[:num_targets],
+            B,
+            kernel=kernel,
+            labelled=labelled if num_labelled else None,
+        )
 
-    first_s = timed(select, pools[0])
-    run_s = [timed(select, x) for x in pools[1:]]
+    first_s = timed(select, pools[0], masks[0])
+    run_s = [timed(select, x, m) for x, m in zip(pools[1:], masks[1:], strict=True)]
     gram = jax.jit(kernel)
     timed(gram, pools[0], pools[0][:num_targets])
     kernel_s = [timed(gram, x, x[:num_targets]) for x in pools[1:]]
     median_s = statistics.median(run_s)
     return {
-        "N": N,
+        "N": num_points,
         "M": num_targets,
+        "L": num_labelled,
         "b": B,
         "D": D,
         "compile_s": first_s - median_s,
@@ -62,9 +74,11 @@ def bench(num_targets: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("results/bench"))
+    parser.add_argument("--pool", type=int, default=10_000)
     parser.add_argument("--targets", type=int, nargs="+", default=[2_000, 10_000])
+    parser.add_argument("--labelled", type=int, nargs="+", default=[0, 100])
     args = parser.parse_args()
-    rows = [bench(m) for m in args.targets]
+    rows = [bench(args.pool, m, L) for m in args.targets for L in args.labelled]
     device = jax.devices()[0]
     result = {
         "device": f"{device.platform}: {device.device_kind}",
@@ -73,12 +87,13 @@ def main() -> None:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ev_gp.json").write_text(json.dumps(result, indent=2) + "\n")
-    table = Table(title=f"EV-GP, b = {B} of N = {N:,} ({result['device']}, float32)")
-    for column in ("M", "compile s", "run s", "kernel [N, M] s", "greedy s"):
+    table = Table(title=f"EV-GP, b = {B} of N = {args.pool:,} ({result['device']}, float32)")
+    for column in ("M", "L", "compile s", "run s", "kernel [N, M] s", "rest s"):
         table.add_column(column, justify="right")
     for row in rows:
         table.add_row(
             f"{row['M']:,}",
+            f"{row['L']:,}",
             f"{row['compile_s']:.2f}",
             f"{row['run_s']:.3f}",
             f"{row['kernel_N_M_s']:.3f}",

@@ -31,24 +31,18 @@ Run: ``python experiments/batchbald_repeated.py [--quick] [--dataset repeated-mn
 """
 
 import dataclasses
-import json
 import time
 from pathlib import Path
 from typing import Annotated
 
+import _common
 import jax
-import matplotlib
 import numpy as np
 import typer
 from rich.console import Console
-from rich.table import Table
 
-import jaxal
-from jaxal import data, loop, posterior, strategies
-from jaxal.plot import mean_band
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from jaxal import data, posterior
+from jaxal.context import Targets
 
 PAPER = (
     "Paper (Repeated-MNIST x3, b=10, MC dropout): 90% accuracy at ~120 labels for BatchBALD, "
@@ -102,27 +96,16 @@ def config_for(dataset: str = "repeated-digits", *, quick: bool = False) -> Conf
     return dataclasses.replace(full, seeds=1, rounds=2, samples=3, steps=50) if quick else full
 
 
-def labels_to_reach(accuracy_S_R: np.ndarray, labels_R, threshold: float) -> float:
-    """Median over seeds of the first label count with accuracy ``>= threshold``; inf: never."""
-    reached_S_R = np.asarray(accuracy_S_R) >= threshold
-    first_S = np.where(reached_S_R.any(-1), np.asarray(labels_R)[reached_S_R.argmax(-1)], np.inf)
-    return float(np.median(first_S))
-
-
-def format_labels(labels: float) -> str:
-    return "never" if np.isinf(labels) else f"{labels:.0f}"
-
-
 def duplicate_fraction(acquired_S_R_B: np.ndarray) -> np.ndarray:
     """``[S, R]`` share of each batch that repeats an original already in the same batch."""
-    original_S_R_B = acquired_S_R_B // COPIES
+    original_S_R_B = np.asarray(acquired_S_R_B) // COPIES
     B = original_S_R_B.shape[-1]
     distinct_S_R = np.apply_along_axis(lambda row: len(np.unique(row)), -1, original_S_R_B)
     return 1.0 - distinct_S_R / B
 
 
-def run(config: Config, names=STRATEGIES) -> dict:
-    """Accuracy ``[S, R + 1]`` and acquired indices ``[S, R, B]`` per strategy; total wall time."""
+def setup(config: Config):
+    """``(dataset, posterior)`` of ``config``: the repeated pool and the posterior to refit."""
     dataset = data.load(config.dataset, key=jax.random.key(0), copies=COPIES)
     model = posterior.build(
         config.posterior,
@@ -131,31 +114,41 @@ def run(config: Config, names=STRATEGIES) -> dict:
         hidden=config.hidden,
         num_steps=config.steps,
     )
-    began = time.perf_counter()
-    finals = loop.compare(
+    return dataset, model
+
+
+def run(config: Config, names=STRATEGIES, *, targets: Targets | None = None) -> dict:
+    """:func:`_common.compare` of the strategies ``names`` on the repeated pool of ``config``."""
+    dataset, model = setup(config)
+    return _common.compare(
         dataset,
-        {name: strategies.get(name) for name in names},
-        key=jax.random.key(1),
+        names,
         posterior=model,
+        key=jax.random.key(1),
         initial=config.initial,
         rounds=config.rounds,
         b=config.batch,
         seeds=config.seeds,
+        targets=targets,
     )
-    result = {
-        "accuracy": {name: np.asarray(s.metrics["accuracy"]) for name, s in finals.items()},
-        "acquired": {name: np.asarray(s.acquired) for name, s in finals.items()},
-        "loop_s": time.perf_counter() - began,
-    }
-    result["labels"] = [config.initial + r * config.batch for r in range(config.rounds + 1)]
-    result["labels_to_reach"] = {
-        f"{threshold:.2f}": {
-            name: labels_to_reach(curve_S_R, result["labels"], threshold)
-            for name, curve_S_R in result["accuracy"].items()
-        }
-        for threshold in THRESHOLDS
-    }
-    return result
+
+
+def selection_seconds(
+    config: Config, names, *, sources, repeats: int, targets: Targets | None = None
+) -> dict[str, float]:
+    """Median wall time of one jitted selection of ``b`` points per strategy of ``names``, on
+    the round of one seed's initial fit (:func:`_common.selection_seconds` with ``sources``)."""
+    dataset, model = setup(config)
+    r = _common.first_round(
+        dataset,
+        posterior=model,
+        key=jax.random.key(2),
+        initial=config.initial,
+        rounds=config.rounds,
+        b=config.batch,
+        targets=targets,
+    )
+    return _common.selection_seconds(names, r, config.batch, sources=sources, repeats=repeats)
 
 
 def describe(config: Config) -> str:
@@ -165,41 +158,9 @@ def describe(config: Config) -> str:
     )
 
 
-def plot(result: dict, path: Path, title: str) -> None:
-    x_R = np.asarray(result["labels"])
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, curve_S_R in result["accuracy"].items():
-        mean_band(ax, x_R, curve_S_R, label=name)
-    ax.set_xlabel("number of labelled points")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-
-
-def summary(config: Config, result: dict, wall_time_s: float) -> dict:
-    """The JSON fields every repeated-pool reproduction writes: config, curves, final means
-    and labels to reach each accuracy (median over seeds; null: not reached)."""
-    return {
-        "jaxal_version": jaxal.__version__,
-        "config": dataclasses.asdict(config),
-        "labels": result["labels"],
-        "accuracy": {k: v.tolist() for k, v in result["accuracy"].items()},
-        "final_accuracy_mean": {k: float(v[:, -1].mean()) for k, v in result["accuracy"].items()},
-        "labels_to_reach": {
-            t: {k: None if np.isinf(v) else v for k, v in row.items()}
-            for t, row in result["labels_to_reach"].items()
-        },
-        "wall_time_s": wall_time_s,
-    }
-
-
 def main(
-    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/batchbald_repeated"),
-    quick: Annotated[bool, typer.Option(help="1 seed, 2 rounds: a smoke test.")] = False,
+    out: _common.Out = Path("results/batchbald_repeated"),
+    quick: _common.Quick = False,
     dataset: Annotated[
         str, typer.Option(help=f"Repeated pool, one of {sorted(CONFIGS)}.")
     ] = "repeated-digits",
@@ -207,40 +168,42 @@ def main(
     config = config_for(dataset, quick=quick)
     began = time.perf_counter()
     result = run(config)
-    wall_time_s = time.perf_counter() - began
+    record = _common.summary(config, result, time.perf_counter() - began, thresholds=THRESHOLDS)
     final = {k: v[:, -1] for k, v in result["accuracy"].items()}
     duplicates = {k: duplicate_fraction(v) for k, v in result["acquired"].items()}
     beats_bald = {k: bool(final[k].mean() > final["bald"].mean()) for k in ("batchbald", "random")}
-    record = {
-        **summary(config, result, wall_time_s),
+    record |= {
         "duplicate_fraction": {k: v.tolist() for k, v in duplicates.items()},
         "beats_bald": beats_bald,
         "paper": PAPER,
         "paper_labels_to_90": PAPER_LABELS_TO_90,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(record, indent=2) + "\n")
-    plot(result, out / "results.png", describe(config))
+    _common.write_json(record, out / "results.json")
+    _common.plot_curves(
+        out / "results.png",
+        [(describe(config), result["labels"], result["accuracy"])],
+        ylabel="test accuracy",
+    )
 
-    table = Table(title=f"{config.dataset}: test accuracy at {result['labels'][-1]} labels")
     columns = ["strategy", "accuracy (mean ± std)", "in-batch duplicates"]
     columns += [f"labels to {t:.0%}" for t in THRESHOLDS] + ["paper: labels to 90%"]
-    for column in columns:
-        table.add_column(column, justify="right")
-    for name in STRATEGIES:
-        table.add_row(
+    rows = [
+        [
             name,
-            f"{final[name].mean():.3f} ± {final[name].std():.3f}",
+            _common.mean_std(final[name]),
             f"{duplicates[name].mean():.0%}",
-            *(format_labels(row[name]) for row in result["labels_to_reach"].values()),
+            *(_common.format_labels(row[name]) for row in record["labels_to_reach"].values()),
             f"~{PAPER_LABELS_TO_90[name]}",
-        )
+        ]
+        for name in STRATEGIES
+    ]
     console = Console()
-    console.print(table)
+    title = f"{config.dataset}: test accuracy at {result['labels'][-1]} labels"
+    console.print(_common.table(title, columns, rows))
     for name, held in beats_bald.items():
         console.print(f"{name} {'beat' if held else 'did NOT beat'} top-k BALD at equal labels.")
     console.print(PAPER)
-    console.print(f"{wall_time_s:.0f} s; wrote {out / 'results.json'} and results.png")
+    console.print(f"{record['wall_time_s']:.0f} s; wrote {out / 'results.json'} and results.png")
 
 
 if __name__ == "__main__":

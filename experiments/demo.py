@@ -11,14 +11,13 @@ Run: ``python experiments/demo.py --out results/demo`` (writes ``curves.json``, 
 """
 
 import dataclasses
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
+import _common
 import jax
-import matplotlib
 import numpy as np
 import optax
 import typer
@@ -26,12 +25,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-import jaxal
-from jaxal import data, loop, posterior, strategies
-from jaxal.plot import mean_band
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+from jaxal import data, posterior
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,7 +43,7 @@ class Config:
     learning_rate: float = 1e-3
 
 
-STRATEGIES = ("random", "bald", "powerbald", "batchbald")
+STRATEGIES = ("random", "bald", "power-bald", "batchbald")
 """Looked up in :mod:`jaxal.strategies`."""
 
 
@@ -68,70 +62,35 @@ def run(config: Config, *, on_round: Callable[[], None] = lambda: None) -> dict[
         num_steps=config.steps,
         batch_size=config.minibatch,
     )
-    finals = loop.compare(
+    result = _common.compare(
         dataset,
-        {name: strategies.get(name) for name in STRATEGIES},
-        key=jax.random.key(1),
+        STRATEGIES,
         posterior=ensemble,
+        key=jax.random.key(1),
         initial=config.initial,
         rounds=config.rounds,
         b=config.batch,
         seeds=config.seeds,
-        on_round=lambda state: on_round(),
+        on_round=on_round,
     )
-    curves = {name: np.asarray(state.metrics["accuracy"]) for name, state in finals.items()}
-    return curves
-
-
-def labels(config: Config) -> list[int]:
-    """Number of labelled points at each point of the curves: ``initial, initial + b, ...``."""
-    return [config.initial + r * config.batch for r in range(config.rounds + 1)]
-
-
-def write(config: Config, curves: dict[str, np.ndarray], out: Path, wall_time_s: float) -> None:
-    """Save ``curves.json`` (config, labels, per-seed accuracies) and ``curves.png``."""
-    out.mkdir(parents=True, exist_ok=True)
-    record = {
-        "jaxal_version": jaxal.__version__,
-        "config": dataclasses.asdict(config),
-        "labels": labels(config),
-        "accuracy": {name: curve_S_R.tolist() for name, curve_S_R in curves.items()},
-        "wall_time_s": wall_time_s,
-    }
-    (out / "curves.json").write_text(json.dumps(record, indent=2))
-
-    x_R = np.asarray(labels(config))
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for name, curve_S_R in curves.items():
-        mean_band(ax, x_R, curve_S_R, label=name)
-    ax.set_xlabel("number of labelled points")
-    ax.set_ylabel("test accuracy")
-    ax.set_title(f"digits, deep ensemble K={config.members}, mean ± std over {config.seeds} seeds")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=120)
-    plt.close(fig)
+    return result["accuracy"]
 
 
 def summary(config: Config, curves: dict[str, np.ndarray]) -> Table:
     """Table of final accuracy (mean ± std over seeds) and the mean at a few label counts."""
-    x_R = labels(config)
+    x_R = _common.labels(config.initial, config.batch, config.rounds)
     shown = sorted({0, len(x_R) // 3, 2 * len(x_R) // 3, len(x_R) - 1})
-    table = Table(title="Test accuracy (digits)")
-    table.add_column("strategy")
-    table.add_column(f"final ({x_R[-1]} labels)", justify="right")
-    for r in shown:
-        table.add_column(f"@{x_R[r]}", justify="right")
-    for name, curve_S_R in curves.items():
-        final_S = curve_S_R[:, -1]
-        cells = [f"{curve_S_R[:, r].mean():.3f}" for r in shown]
-        table.add_row(name, f"{final_S.mean():.3f} ± {final_S.std():.3f}", *cells)
-    return table
+    columns = ["strategy", f"final ({x_R[-1]} labels)", *(f"@{x_R[r]}" for r in shown)]
+    rows = [
+        [name, _common.mean_std(curve_S_R[:, -1])]
+        + [f"{curve_S_R[:, r].mean():.3f}" for r in shown]
+        for name, curve_S_R in curves.items()
+    ]
+    return _common.table("Test accuracy (digits)", columns, rows)
 
 
 def main(
-    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("results/demo"),
+    out: _common.Out = Path("results/demo"),
     seeds: Annotated[int, typer.Option(help="Number of seeds (run in parallel).")] = 3,
     rounds: Annotated[int, typer.Option(help="Acquisition rounds.")] = 10,
     batch: Annotated[int, typer.Option(help="Points acquired per round.")] = 10,
@@ -146,10 +105,17 @@ def main(
     with Progress(console=console) as progress:
         task = progress.add_task("active learning", total=len(STRATEGIES) * rounds)
         curves = run(config, on_round=lambda: progress.advance(task))
-    wall_time_s = time.perf_counter() - start
-    write(config, curves, out, wall_time_s)
+    x_R = _common.labels(initial, batch, rounds)
+    record = _common.summary(
+        config, {"labels": x_R, "accuracy": curves}, time.perf_counter() - start
+    )
+    _common.write_json(record, out / "curves.json")
+    title = f"digits, deep ensemble K={config.members}, mean ± std over {config.seeds} seeds"
+    _common.plot_curves(out / "curves.png", [(title, x_R, curves)], ylabel="test accuracy")
     console.print(summary(config, curves))
-    console.print(f"{wall_time_s:.1f} s; wrote {out / 'curves.json'} and {out / 'curves.png'}")
+    console.print(
+        f"{record['wall_time_s']:.1f} s; wrote {out / 'curves.json'} and {out / 'curves.png'}"
+    )
 
 
 if __name__ == "__main__":

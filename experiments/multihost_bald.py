@@ -83,7 +83,7 @@ def bald_top_k(log_probs_K_P_C: jax.Array, *, N: int, b: int) -> tuple[jax.Array
     """``(indices [b], scores [b])``: the ``b`` best BALD scores among the first ``N`` points."""
     scores_P = jaxal.scores.bald(log_probs_K_P_C)
     available_P = jnp.arange(log_probs_K_P_C.shape[1]) < N
-    indices_B = jaxal.select.top_k(scores_P, b, available_P)
+    indices_B = jaxal.select.top_k(scores_P, b, available=available_P)
     return indices_B, scores_P[indices_B]
 
 

@@ -28,6 +28,11 @@ class Registry:
             raise ValueError(f"unknown {self._kind} {name!r}; choose one of {self.names()}")
         return self._entries[name][0]
 
+    def tags(self, name: str) -> dict[str, Any]:
+        """The tags ``name`` was registered with; ``ValueError`` listing the names otherwise."""
+        self.get(name)
+        return dict(self._entries[name][1])
+
     def names(self, **tags: Any) -> list[str]:
         """Sorted names whose tags match all of ``tags``."""
         return sorted(

@@ -176,12 +176,12 @@ def _sample(
 
 
 def sample(
-    key: Key,
     proposal_scores: Float[ArrayLike, " N"],
     m: int,
     *,
-    mix_uniform: float | Array = 0.0,
+    key: Key,
     available: Available | None = None,
+    mix_uniform: float | Array = 0.0,
 ) -> tuple[Int[Array, " M"], Float[Array, " M"]]:
     r"""Draw ``m`` test points one at a time without replacement, with their probabilities.
 
@@ -201,12 +201,12 @@ def sample(
     inverted through the cumulative probabilities): ``O(m N)``, jit- and vmap-safe.
 
     Args:
-      key: PRNG key.
       proposal_scores: ``[N]`` finite, non-negative, unnormalised proposal weights.
       m: number of draws, a static Python int with ``1 <= m <= #available``.
-      mix_uniform: :math:`\lambda \in [0, 1]` (may be traced).
+      key: PRNG key.
       available: optional bool ``[N]``; only these points are drawn, and then ``N`` in the
         estimators is ``available.sum()``.
+      mix_uniform: :math:`\lambda \in [0, 1]` (may be traced).
 
     Returns:
       ``(indices [m], q [m])``: distinct pool indices in order of drawing, and
@@ -214,7 +214,7 @@ def sample(
 
     Example:
       >>> import jax, jax.numpy as jnp
-      >>> indices, q = sample(jax.random.key(0), jnp.array([1.0, 1.0, 2.0]), 3)
+      >>> indices, q = sample(jnp.array([1.0, 1.0, 2.0]), 3, key=jax.random.key(0))
       >>> float(q[-1])  # the last remaining point is drawn with probability 1
       1.0
     """

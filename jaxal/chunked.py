@@ -198,7 +198,8 @@ def top_k(
 
     Streaming top-``b``: each chunk's scores are merged with the running best ``b`` on the
     device, so no more than ``b + chunk_size`` scores are held. The indices equal
-    ``jaxal.select.top_k(score_fn(log_probs), b, available)`` (ties towards the lower index).
+    ``jaxal.select.top_k(score_fn(log_probs), b, available=available)`` (ties towards the
+    lower index).
 
     Args:
       score_fn: ``[K, n, C] -> [n]`` per-point acquisition score.

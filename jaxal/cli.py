@@ -13,12 +13,14 @@ A run directory holds ``config.json`` (the full configuration and the jaxal vers
 ``checkpoints/`` (the loop state after the initial fit and after every round, orbax),
 ``results.json`` / ``results.csv`` (per seed and round: labels, metrics, acquired indices)
 and ``curves.png``. All seeds run in one compiled program (``jax.vmap``), so the progress bar
-advances per round for all seeds at once. Classification datasets only for now.
+advances per round for all seeds at once. Classification and regression datasets alike; the
+strategies and posteriors a dataset's task accepts are those ``jaxal list`` shows.
 """
 
 import csv
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 from typing import Annotated
 
@@ -32,6 +34,7 @@ from rich.table import Table
 
 import jaxal
 from jaxal import bench as bench_module, data, loop, posterior, strategies
+from jaxal.context import Targets
 from jaxal.plot import mean_band
 
 matplotlib.use("Agg")
@@ -58,37 +61,42 @@ class RunConfig:
     steps: int = 300
     minibatch: int = 64
     learning_rate: float = 1e-3
+    targets: str = "pool"
+    num_targets: int = 100
+
+    @property
+    def task(self) -> str:
+        """The dataset's task, ``"classification"`` or ``"regression"``."""
+        return data.task_of(self.dataset)
 
     def validate(self) -> None:
         """Clear errors for unknown names (the budget is checked by :func:`jaxal.loop.init`)."""
-        if self.dataset not in data.names(task="classification"):
-            raise ValueError(
-                f"unknown classification dataset {self.dataset!r}; choose one of "
-                f"{data.names(task='classification')}"
-            )
-        if self.strategy not in strategies.names(task="classification") + ["random"]:
-            raise ValueError(
-                f"unknown classification strategy {self.strategy!r}; choose one of "
-                f"{sorted(strategies.names(task='classification') + ['random'])}"
-            )
-        if self.posterior not in posterior.names():
-            raise ValueError(
-                f"unknown posterior {self.posterior!r}; choose one of {posterior.names()}"
-            )
-        if self.seeds < 1:
-            raise ValueError(f"seeds must be >= 1; got {self.seeds}")
+        if self.dataset not in data.names():
+            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {data.names()}")
+        task = self.task
+        for kind, name in (("strategy", self.strategy), ("posterior", self.posterior)):
+            options = accepted(task)["strategies" if kind == "strategy" else "posteriors"]
+            if name not in options:
+                raise ValueError(f"unknown {task} {kind} {name!r}; choose one of {options}")
+        if self.targets not in ("pool", "test"):
+            raise ValueError(f"targets must be 'pool' or 'test'; got {self.targets!r}")
+        for name in ("seeds", "num_targets"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
 
 
 class _Experiment:
-    """The dataset, posterior and strategy a configuration names."""
+    """The dataset, posterior, strategy and targets a configuration names."""
 
     def __init__(self, config: RunConfig):
         config.validate()
         self.config = config
         self.dataset = data.load(config.dataset, key=jax.random.key(config.seed))
+        self.metric = "accuracy" if config.task == "classification" else "rmse"
         self.posterior = posterior.build(
             config.posterior,
-            num_classes=self.dataset.num_classes,
+            task=config.task,
+            num_classes=getattr(self.dataset, "num_classes", None),
             num_samples=config.samples,
             hidden=config.hidden,
             num_steps=config.steps,
@@ -96,6 +104,8 @@ class _Experiment:
             learning_rate=config.learning_rate,
         )
         self.strategy = strategies.get(config.strategy)
+        source = self.dataset.x_pool if config.targets == "pool" else self.dataset.x_test
+        self.targets = Targets(config.targets, min(config.num_targets, source.shape[0]))
 
     def init(self) -> loop.LoopState:
         c = self.config
@@ -131,14 +141,15 @@ def _advance(out: Path, experiment: _Experiment, state: loop.LoopState) -> loop.
 
         def on_round(state):
             r = int(np.min(state.round))
-            accuracy = np.asarray(state.metrics["accuracy"])[:, r]
-            progress.update(task, completed=r, score=f"round {r}: acc {accuracy.mean():.3f}")
+            value = np.asarray(state.metrics[experiment.metric])[:, r].mean()
+            progress.update(task, completed=r, score=f"round {r}: {experiment.metric} {value:.3f}")
 
         state = loop.run(
             state,
             experiment.dataset,
             posterior=experiment.posterior,
             strategy=experiment.strategy,
+            targets=experiment.targets,
             checkpoint_dir=out / "checkpoints",
             on_round=on_round,
         )
@@ -174,10 +185,18 @@ def _load(out: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _plot(runs: list[Path], target: Path, metric: str = "accuracy") -> None:
+def _primary_metric(record: dict) -> str:
+    """``"accuracy"`` for a classification run, ``"rmse"`` for a regression run."""
+    return "accuracy" if "accuracy" in record["metrics"] else "rmse"
+
+
+def _plot(runs: list[Path], target: Path, metric: str | None = None) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
+    metric = metric or _primary_metric(_load(runs[0]))
     for run in runs:
         record = _load(run)
+        if metric not in record["metrics"]:
+            raise ValueError(f"{run} has no {metric!r}; it has {sorted(record['metrics'])}")
         values = np.asarray(record["metrics"][metric])
         c = record["config"]
         label = f"{c['strategy']} ({c['posterior']}, {c['dataset']}) [{run.name}]"
@@ -193,18 +212,20 @@ def _plot(runs: list[Path], target: Path, metric: str = "accuracy") -> None:
 
 
 def _summary(runs: list[Path]) -> Table:
-    table = Table(title="final test accuracy (mean ± std over seeds)")
-    for column in ("run", "dataset", "strategy", "posterior", "labels", "accuracy"):
+    table = Table(title="final test metric (mean ± std over seeds)")
+    for column in ("run", "dataset", "strategy", "posterior", "labels", "metric", "value"):
         table.add_column(column)
     for run in runs:
         record = _load(run)
-        c, final = record["config"], np.asarray(record["metrics"]["accuracy"])[:, -1]
+        metric = _primary_metric(record)
+        c, final = record["config"], np.asarray(record["metrics"][metric])[:, -1]
         table.add_row(
             str(run),
             c["dataset"],
             c["strategy"],
             c["posterior"],
             str(record["labels"][-1]),
+            metric,
             f"{final.mean():.3f} ± {final.std():.3f}",
         )
     return table
@@ -225,6 +246,12 @@ def run(
     seed: Annotated[int, typer.Option(help="Base seed (data split, seeds).")] = RunConfig.seed,
     samples: Annotated[int, typer.Option(help="Posterior samples K.")] = RunConfig.samples,
     steps: Annotated[int, typer.Option(help="Training steps per fit.")] = RunConfig.steps,
+    targets: Annotated[
+        str, typer.Option(help="Target inputs of EPIG / batch EPIG / EV-GP: pool or test.")
+    ] = RunConfig.targets,
+    num_targets: Annotated[
+        int, typer.Option(help="Targets drawn each round (M).")
+    ] = RunConfig.num_targets,
     config_file: Annotated[
         Path | None, typer.Option("--config", help="JSON file of RunConfig fields; flags win.")
     ] = None,
@@ -242,6 +269,8 @@ def run(
         seed=seed,
         samples=samples,
         steps=steps,
+        targets=targets,
+        num_targets=num_targets,
     )
     defaults = dataclasses.asdict(RunConfig())
     settings.update({k: v for k, v in flags.items() if v != defaults[k]})
@@ -280,7 +309,9 @@ def resume(out: Annotated[Path, typer.Argument(help="Run directory to continue."
 def plot(
     runs: Annotated[list[Path], typer.Argument(help="Run directories to overlay.")],
     out: Annotated[Path | None, typer.Option(help="PNG to write.")] = None,
-    metric: Annotated[str, typer.Option(help="accuracy or nll.")] = "accuracy",
+    metric: Annotated[
+        str | None, typer.Option(help="accuracy, rmse or nll (default: accuracy or rmse).")
+    ] = None,
 ) -> None:
     """Overlay runs: mean and spread over seeds of a test metric vs labels."""
     target = out or runs[0] / "compare.png"
@@ -292,19 +323,29 @@ def plot(
     console.print(f"wrote {target}")
 
 
+def accepted(task: str) -> dict[str, list[str]]:
+    """What ``jaxal run`` accepts for a task: ``{"datasets", "strategies", "posteriors"}``."""
+    return {
+        "datasets": data.names(task=task),
+        "strategies": strategies.names(task=task),
+        "posteriors": posterior.names(task=task),
+    }
+
+
+def _list_table() -> Table:
+    table = Table(title="jaxal run --dataset D --strategy S --posterior P")
+    for column in ("task", "kind", "names"):
+        table.add_column(column)
+    for task in ("classification", "regression"):
+        for kind, names in accepted(task).items():
+            table.add_row(task, kind, ", ".join(names), end_section=kind == "posteriors")
+    return table
+
+
 @app.command(name="list")
 def list_() -> None:
-    """Strategies, posteriors and datasets by name."""
-    table = Table(title="jaxal")
-    table.add_column("kind")
-    table.add_column("names")
-    table.add_row("strategies (classification)", ", ".join(strategies.names(task="classification")))
-    table.add_row("strategies (regression)", ", ".join(strategies.names(task="regression")))
-    table.add_row("strategies (any)", ", ".join(strategies.names(task="any")))
-    table.add_row("posteriors", ", ".join(posterior.names()))
-    table.add_row("datasets (classification)", ", ".join(data.names(task="classification")))
-    table.add_row("datasets (regression)", ", ".join(data.names(task="regression")))
-    console.print(table)
+    """What `jaxal run` accepts, by task: datasets, strategies, posteriors."""
+    console.print(_list_table())
 
 
 def _bench_table(result: dict) -> Table:
@@ -312,9 +353,13 @@ def _bench_table(result: dict) -> Table:
         title=f"{result['dataset']}: {len(result['strategies'])} strategies replayed on "
         f"{result['states']} recorded states, b = {result['b']} (ranked by test NLL gain)"
     )
-    columns = ("rank", "strategy", "NLL gain", "reweighted acc.", "joint MI", "classes", "ms")
+    columns = ("rank", "strategy", "NLL\ngain", "reweighted\nacc.", "joint\nMI", "classes", "ms")
+    width = max(map(len, result["ranking"]), default=0)
     for column in columns:
-        table.add_column(column, justify="left" if column == "strategy" else "right")
+        if column == "strategy":
+            table.add_column(column, no_wrap=True, min_width=width)
+        else:
+            table.add_column(column, justify="right")
     for rank, name in enumerate(result["ranking"], 1):
         m = result["strategies"][name]
         table.add_row(
@@ -357,33 +402,47 @@ def bench(
         Path | None, typer.Option(help="Cache from `jaxal bench-record` (default: bundled).")
     ] = None,
     strategy: Annotated[
-        list[str] | None, typer.Option(help="Strategies to replay (repeat; default: all).")
+        list[str] | None,
+        typer.Option(help="Classification strategies to replay (repeat; default: all)."),
     ] = None,
     batch: Annotated[int | None, typer.Option(help="Batch size (default: recorded).")] = None,
+    targets: Annotated[
+        int | None,
+        typer.Option(
+            help="Targets per state, drawn from the test inputs "
+            f"(default: {bench_module.DEFAULT_NUM_TARGETS})."
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the replay keys.")] = 0,
 ) -> None:
     """Replay acquisition functions on cached posteriors: ranking table, no retraining."""
     try:
         recorded = bench_module.load(cache) if cache else bench_module.load_bundled()
-        known = [*strategies.names(task="classification"), *strategies.names(task="any")]
+        known = strategies.names(task="classification")
         names = strategy or known
         unknown = sorted(set(names) - set(known))
         if unknown:
-            raise ValueError(f"unknown classification strategies {unknown}; see `jaxal list`")
+            raise ValueError(f"unknown classification strategies {unknown}; choose from {known}")
         with console.status(f"replaying {len(names)} strategies"):
             result = bench_module.replay(
                 recorded,
                 {n: strategies.get(n) for n in names},
                 key=jax.random.key(seed),
                 b=batch,
+                num_targets=targets,
             )
     except (OSError, ValueError) as error:
         _fail(error)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(result, indent=1))
-    _bench_plot(result, out / "bench.png")
-    console.print(_bench_table(result))
-    console.print(f"wrote {out / 'results.json'} and {out / 'bench.png'}")
+    if result["ranking"]:
+        _bench_plot(result, out / "bench.png")
+        console.print(_bench_table(result))
+    for name, reason in result["skipped"].items():
+        console.print(f"[yellow]skipped[/yellow] {name}: {reason}")
+    console.print(
+        f"wrote {out / 'results.json'}" + (f" and {out / 'bench.png'}" if result["ranking"] else "")
+    )
 
 
 @app.command(name="bench-record")
@@ -398,10 +457,11 @@ def bench_record(
     batch: Annotated[int, typer.Option()] = 10,
     initial: Annotated[int, typer.Option()] = 20,
     samples: Annotated[int, typer.Option(help="Posterior samples K.")] = 8,
+    hidden: Annotated[int, typer.Option(help="Hidden width (the embeddings' H).")] = 128,
     steps: Annotated[int, typer.Option(help="Training steps per fit.")] = 300,
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
-    """Record real training runs' posterior predictions for `jaxal bench`."""
+    """Record real training runs for `jaxal bench`: predictions, embeddings, inputs."""
     names = strategy or ["random", "bald"]
     try:
         config = RunConfig(
@@ -414,10 +474,17 @@ def bench_record(
             seeds=1,
             seed=seed,
             samples=samples,
+            hidden=hidden,
             steps=steps,
         )
+        if config.task != "classification":
+            raise ValueError(f"jaxal bench records classification datasets; {dataset!r} is not")
         experiment = _Experiment(config)
-        with console.status(f"recording {names} on {dataset}"):
+        with (
+            console.status(f"recording {names} on {dataset}"),
+            warnings.catch_warnings(record=True) as notes,
+        ):
+            warnings.simplefilter("always")
             recorded = bench_module.record(
                 experiment.dataset,
                 names,
@@ -430,6 +497,8 @@ def bench_record(
             )
     except (ValueError, TypeError) as error:
         _fail(error)
+    for note in notes:
+        console.print(f"[yellow]note:[/yellow] {note.message}")
     out.parent.mkdir(parents=True, exist_ok=True)
     bench_module.save(recorded, out)
     console.print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB)")

@@ -30,6 +30,11 @@ register = _DATASETS.register
 names = _DATASETS.names
 
 
+def task_of(name: str) -> str:
+    """``"classification"`` or ``"regression"``: the task of the registered dataset ``name``."""
+    return _DATASETS.tags(name)["task"]
+
+
 class Dataset(NamedTuple):
     """A pool / test split: ``x_pool [N, D]``, ``y_pool [N]``, ``x_test [M, D]``, ``y_test [M]``."""
 

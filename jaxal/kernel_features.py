@@ -8,41 +8,49 @@ Here every kernel is given by finite features,
 
 .. math:: k(x, x') = \phi(x) \cdot \phi(x'), \qquad \phi(x) \in \mathbb{R}^P,
 
-held as a :class:`Features` pair: ``pool`` ``[N, P]`` and ``train`` ``[L, P]`` (``L`` may be
-0), the rows of :math:`\phi` on the pool and on the training (labelled) set. A ``Features``
-is a pytree, so it passes through ``jit`` and ``vmap``, and every kernel value the
-selection methods need is a dot product of rows: nothing is ever ``[N, N]``.
+held as one plain array ``phi`` ``[N, P]`` over the **whole pool**, labelled points
+included. The labelled (training) set is a bool mask ``labelled`` ``[N]`` over the same
+rows, so every shape is fixed from one active-learning round to the next and a round
+compiles once. Every kernel value the selection methods need is a dot product of rows:
+nothing is ever ``[N, N]``, and no shape depends on the number of labelled points ``L``.
 
-**Base kernels.** :func:`last_layer` (``ll``: the network's penultimate activations),
-:func:`gradient` (``grad``: the gradient of the output with respect to all parameters,
+**Base kernels.** The last-layer kernel (``ll``) is the network's penultimate activations
+themselves: pass them as ``phi`` (for a posterior of :mod:`jaxal.posterior`, the round's
+``"last-layer"`` features of :mod:`jaxal.context`); there is no wrapper for it. The others
+are :func:`gradient` (``grad``: the gradient of the output with respect to all parameters,
 sketched to ``dim`` random directions) and :func:`nngp` (random features of a wide random
-ReLU network, a Monte Carlo version of :func:`jaxal.kernels.infinite_width` ``(kind="nngp")``).
+ReLU network, a Monte Carlo version of :func:`jaxal.kernels.infinite_width`
+``(kind="nngp")``).
 
-**Transforms** (pure, ``Features -> Features``):
+**Transforms** (pure ``[N, P] -> [N, P']``, jittable and vmappable with the mask traced):
 
 * :func:`scale`: :math:`k \to k / \bar k`, :math:`\bar k` the mean of :math:`k(x, x)` over
-  the training set (over the pool when ``L = 0``);
+  the labelled rows (over all rows when none is labelled);
 * :func:`sketch`: :math:`\phi \to G^\top \phi / \sqrt{m}`, a Gaussian random projection to
   ``m = dim`` features (an unbiased estimate of :math:`k`);
-* :func:`posterior`: the GP posterior covariance given the training set with noise
-  variance :math:`\sigma^2`,
+* :func:`posterior`: the GP posterior covariance given the labelled rows :math:`X_T` with
+  noise variance :math:`\sigma^2`,
 
   .. math:: k_{\text{post}}(x, x') = k(x, x') - k(x, X_T)(K_{TT} + \sigma^2 I)^{-1} k(X_T, x')
             = \phi_{\text{post}}(x) \cdot \phi_{\text{post}}(x'), \quad
             \phi_{\text{post}}(x) = \sigma (\Phi_T^\top \Phi_T + \sigma^2 I)^{-1/2} \phi(x)
 
-  (Woodbury), from the eigendecomposition of the ``[P, P]`` matrix
-  :math:`\Phi_T^\top \Phi_T`; training rows are transformed too;
+  (Woodbury), with :math:`\Phi_T^\top \Phi_T = \Phi^\top \operatorname{diag}(\text{labelled})
+  \Phi` from the masked rows and the eigendecomposition of that ``[P, P]`` matrix; every
+  row is transformed, labelled rows too;
 * :func:`ensemble`: the sum of kernels (e.g. of several networks), i.e. concatenated
   features.
 
 The paper's best configuration, LCMD-TP on the sketched gradient kernel, reads::
 
-    f = kernel_features.gradient(model.apply, params, x_pool, x_train, key=key, dim=512)
-    batch = jaxal.select.kernel_batch(f, 100, method="lcmd")
+    phi = kernel_features.gradient(model.apply, params, x_pool, key=key, dim=512)
+    batch = jaxal.select.kernel_batch(phi, 100, method="lcmd", labelled=labelled)
 
 and BAIT-FB-P as in the paper (bmdal's ``("train", [sigma, None])`` transform is scale, then
-posterior): ``kernel_batch(posterior(scale(f), noise=1e-6), b, method="bait")``.
+posterior)::
+
+    post = posterior(scale(phi, labelled=labelled), labelled=labelled, noise=1e-6)
+    batch = jaxal.select.kernel_batch(post, b, method="bait", labelled=labelled)
 
 **Differences from bmdal_reg.** bmdal's ``nngp`` and ``ntk`` base kernels are evaluated
 in closed form (infinite features); here :func:`nngp` is a random-feature estimate
@@ -53,18 +61,17 @@ same kernel. ``noise`` is the variance :math:`\sigma^2` (bmdal passes the standa
 deviation); the default ``1e-6`` is the paper's (version 2). Like bmdal, which switches to
 float64 for the posterior, use float64 (``jax_enable_x64``) with noise this small.
 
-Shapes: ``N`` pool points, ``L`` training points, ``P`` features of the kernel, ``D`` input
+Shapes: ``N`` pool points (labelled or not), ``P`` features of the kernel, ``D`` input
 dimension of the network.
 """
 
 from collections.abc import Callable
 from functools import partial
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
-from jaxtyping import Array, ArrayLike, Float, PyTree
+from jaxtyping import Array, ArrayLike, Bool, Float, PyTree
 
 from jaxal import check
 from jaxal.kernels import _check_jacobian_options, _jacobian_features
@@ -78,30 +85,18 @@ DEFAULT_SKETCH_DIM = 512
 
 _ACTIVATIONS = {"relu": jax.nn.relu, "erf": jax.scipy.special.erf}
 
+Labelled = Bool[ArrayLike, " N"]
+
 __all__ = [
     "DEFAULT_NOISE",
     "DEFAULT_SKETCH_DIM",
-    "Features",
     "ensemble",
     "gradient",
-    "last_layer",
     "nngp",
     "posterior",
     "scale",
     "sketch",
 ]
-
-
-class Features(NamedTuple):
-    """A kernel :math:`k(x, x') = \\phi(x) \\cdot \\phi(x')` on the pool and the training set.
-
-    Attributes:
-      pool: ``[N, P]`` features of the pool points (the candidates).
-      train: ``[L, P]`` features of the training (labelled) points; ``L`` may be 0.
-    """
-
-    pool: Float[Array, "N P"]
-    train: Float[Array, "L P"]
 
 
 def _matmul(a: Array, b: Array) -> Array:
@@ -116,78 +111,56 @@ def _float_matrix(x: ArrayLike, name: str) -> Array:
         raise TypeError(f"{name} must have a floating dtype; got {x.dtype}")
     if x.ndim != 2:
         raise ValueError(f"{name} must have rank 2 ([points, features]); got shape {x.shape}")
+    if x.shape[0] < 1:
+        raise ValueError(f"{name} is empty (N = 0): there is nothing to select from")
     return x
 
 
-def _validate(features: Features, name: str = "features") -> Features:
-    """Check a :class:`Features`: floating, rank 2, same ``P`` and dtype, ``N >= 1``, finite.
+def _validate(phi: ArrayLike, name: str = "phi") -> Array:
+    """Check kernel features ``[N, P]``: floating, rank 2, ``N >= 1``, finite.
 
-    Shapes and dtypes are checked always; finiteness when the arrays are concrete.
+    Shapes and dtypes are checked always; finiteness when the array is concrete.
     """
-    if not (isinstance(features, tuple) and len(features) == 2):
-        raise TypeError(
-            f"{name} must be a jaxal.kernel_features.Features(pool, train); "
-            f"got {type(features).__name__}"
-        )
-    pool = _float_matrix(features[0], f"{name}.pool")
-    train = _float_matrix(features[1], f"{name}.train")
-    if pool.shape[0] < 1:
-        raise ValueError(f"{name}.pool is empty (N = 0): there is nothing to select from")
-    if train.shape[1] != pool.shape[1]:
+    phi = _float_matrix(phi, name)
+    check._require(jnp.isfinite(phi).all(), f"{name} contains NaN or inf", "skip")
+    return phi
+
+
+def _labelled(labelled: Labelled | None, N: int) -> Array:
+    """Validate a bool ``[N]`` labelled mask; ``None`` is none labelled."""
+    if labelled is None:
+        return jnp.zeros((N,), bool)
+    if not isinstance(labelled, jax.Array):
+        labelled = jnp.asarray(labelled)
+    if labelled.dtype != jnp.bool_:
+        raise TypeError(f"labelled must be a boolean mask; got dtype {labelled.dtype}")
+    if labelled.shape != (N,):
         raise ValueError(
-            f"{name}.train must have P = {pool.shape[1]} features like {name}.pool; "
-            f"got shape {train.shape}"
+            f"labelled must have shape [N] = ({N},), one flag per row of phi; got {labelled.shape}"
         )
-    if train.dtype != pool.dtype:
-        raise TypeError(
-            f"{name}.pool and {name}.train must share a dtype; got {pool.dtype} and {train.dtype}"
-        )
-    for part, x in (("pool", pool), ("train", train)):
-        check._require(jnp.isfinite(x).all(), f"{name}.{part} contains NaN or inf", "skip")
-    return Features(pool, train)
-
-
-def _empty_train(train: ArrayLike | None, like: Array) -> ArrayLike:
-    return jnp.zeros((0, like.shape[1]), like.dtype) if train is None else train
-
-
-def last_layer(
-    pool_features: Float[ArrayLike, "N P"], train_features: Float[ArrayLike, "L P"] | None = None
-) -> Features:
-    """The last-layer (``ll``) kernel: given penultimate activations, validated and wrapped.
-
-    Args:
-      pool_features: ``[N, P]`` penultimate-layer activations of the pool points.
-      train_features: ``[L, P]`` those of the training points; ``None`` for ``L = 0``.
-
-    Returns:
-      ``Features(pool, train)``.
-    """
-    pool = _float_matrix(pool_features, "pool_features")
-    return _validate(Features(pool, _empty_train(train_features, pool)))
+    return labelled
 
 
 def gradient(
     apply_fn: Callable[[PyTree, Float[Array, "n D"]], Array],
     params: PyTree,
-    x_pool: Float[ArrayLike, "N D"],
-    x_train: Float[ArrayLike, "L D"] | None = None,
+    x: Float[ArrayLike, "N D"],
     *,
     key: Key | None,
     dim: int | None = DEFAULT_SKETCH_DIM,
     batch_size: int = 256,
-) -> Features:
+) -> Float[Array, "N P"]:
     r"""The gradient (``grad``) kernel, sketched: :math:`\phi(x) = J(x) G / \sqrt{m}`.
 
     :math:`J(x) = \partial f(x) / \partial \theta` is the gradient of the network output
     ``apply_fn(params, x)`` with respect to all parameters (flattened, ``[num_params]``), so
     :math:`J(x) J(x')^\top` is the empirical NTK. :math:`G` is one ``[num_params, m]``
-    standard Gaussian matrix (``m = dim``) shared by pool and training points, so
+    standard Gaussian matrix (``m = dim``) shared by all rows, so
     :math:`\phi(x) \cdot \phi(x')` is an unbiased estimate of the empirical NTK. Computed as
     ``m`` Jacobian-vector products (``jax.jvp`` along Gaussian directions drawn from ``key``,
     a few at a time under ``vmap``; ``G`` is never stored) over blocks of ``batch_size``
     points (``lax.map``); the same code as the sketch of :func:`jaxal.kernels.empirical_ntk`
-    (same ``key``, same ``G``). Time ``O((N + L) m)`` network linearisations. Compiled with
+    (same ``key``, same ``G``). Time ``O(N m)`` network linearisations. Compiled with
     ``apply_fn`` static: pass the same callable (e.g. ``model.apply``) to reuse the program.
 
     A network with ``O > 1`` outputs gets ``O m`` features, whose kernel is the sum over
@@ -197,31 +170,24 @@ def gradient(
     Args:
       apply_fn: ``apply_fn(params, x [n, D]) -> [n]`` or ``[n, O]`` (e.g. ``model.apply``).
       params: the trained parameters (any pytree).
-      x_pool: ``[N, D]`` pool inputs.
-      x_train: ``[L, D]`` training inputs, or ``None``.
+      x: ``[N, D]`` inputs of the whole pool, labelled points included.
       key: PRNG key of the sketch (required unless ``dim=None``).
       dim: number of random projections ``m`` (paper: 512), or ``None`` for exact gradients.
       batch_size: points per Jacobian evaluation (a memory knob).
 
     Returns:
-      ``Features`` with ``P = O dim``.
+      ``[N, P]`` features with ``P = O dim``.
     """
     _check_jacobian_options(dim, key, batch_size, "gradient")
-    x_pool = _float_matrix(x_pool, "x_pool")
-    x_train = _float_matrix(_empty_train(x_train, x_pool), "x_train")
-    if x_train.shape[1] != x_pool.shape[1]:
-        raise ValueError(f"x_train must have D = {x_pool.shape[1]} columns; got {x_train.shape}")
-    N = x_pool.shape[0]
-    x_all = jnp.concatenate([x_pool, x_train.astype(x_pool.dtype)])
-    phi_NL_P = _gradient(apply_fn, params, x_all, key, dim=dim, batch_size=batch_size)
-    return _validate(Features(phi_NL_P[:N], phi_NL_P[N:]))
+    x = _float_matrix(x, "x")
+    return _validate(_gradient(apply_fn, params, x, key, dim=dim, batch_size=batch_size))
 
 
 @partial(jax.jit, static_argnames=("apply_fn", "dim", "batch_size"))
 def _gradient(
     apply_fn: Callable,
     params: PyTree,
-    x_n_D: Array,
+    x_N_D: Array,
     key: Key | None,
     *,
     dim: int | None,
@@ -234,14 +200,13 @@ def _gradient(
         return out.reshape(out.shape[0], -1)
 
     phi = _jacobian_features(
-        outputs, flat_params, x_n_D, projection_dim=dim, key=key, batch_size=batch_size
+        outputs, flat_params, x_N_D, projection_dim=dim, key=key, batch_size=batch_size
     )
     return phi.reshape(phi.shape[0], -1)
 
 
 def nngp(
-    x_pool: Float[ArrayLike, "N D"],
-    x_train: Float[ArrayLike, "L D"] | None = None,
+    x: Float[ArrayLike, "N D"],
     *,
     key: Key,
     depth: int,
@@ -249,7 +214,7 @@ def nngp(
     activation: str = "relu",
     weight_std: float = 1.0,
     bias_std: float = 0.1,
-) -> Features:
+) -> Float[Array, "N P"]:
     r"""Random features of the NNGP kernel: the last hidden layer of a random wide network.
 
     Draws one network of ``depth`` dense layers, ``width`` units per hidden layer, standard
@@ -266,9 +231,8 @@ def nngp(
     ``depth = 1`` gives the exact linear kernel :math:`(\sigma_w x / \sqrt{D}, \sigma_b)`.
 
     Args:
-      x_pool: ``[N, D]`` pool inputs.
-      x_train: ``[L, D]`` training inputs, or ``None``.
-      key: PRNG key of the random network (pool and training points share it).
+      x: ``[N, D]`` inputs of the whole pool, labelled points included.
+      key: PRNG key of the random network (every row shares it).
       depth: number of dense layers ``>= 1`` (hidden layers + the read-out).
       width: hidden units per layer (the number of features, plus one).
       activation: ``"relu"`` or ``"erf"``.
@@ -276,7 +240,7 @@ def nngp(
       bias_std: :math:`\sigma_b`.
 
     Returns:
-      ``Features`` with ``P = width + 1`` (``D + 1`` for ``depth = 1``).
+      ``[N, P]`` features with ``P = width + 1`` (``D + 1`` for ``depth = 1``).
     """
     if not (isinstance(depth, int) and depth >= 1):
         raise ValueError(f"depth must be an int >= 1; got {depth!r}")
@@ -286,22 +250,16 @@ def nngp(
         raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}; got {activation!r}")
     if not weight_std > 0 or not bias_std >= 0:
         raise ValueError(f"need weight_std > 0 and bias_std >= 0; got {weight_std}, {bias_std}")
-    x_pool = _float_matrix(x_pool, "x_pool")
-    x_train = _float_matrix(_empty_train(x_train, x_pool), "x_train")
-    if x_train.shape[1] != x_pool.shape[1]:
-        raise ValueError(f"x_train must have D = {x_pool.shape[1]} columns; got {x_train.shape}")
-    x_all = jnp.concatenate([x_pool, x_train.astype(x_pool.dtype)])
     phi = _nngp(
         key,
-        x_all,
+        _float_matrix(x, "x"),
         depth=depth,
         width=width,
         activation=activation,
         weight_std=float(weight_std),
         bias_std=float(bias_std),
     )
-    N = x_pool.shape[0]
-    return _validate(Features(phi[:N], phi[N:]))
+    return _validate(phi)
 
 
 @partial(jax.jit, static_argnames=("depth", "width", "activation", "weight_std", "bias_std"))
@@ -332,102 +290,123 @@ def _nngp(
 
 
 @jax.jit
-def _scale(features: Features) -> Features:
-    reference_n_P = features.train if features.train.shape[0] > 0 else features.pool
-    mean_diag = jnp.mean(jnp.sum(reference_n_P**2, axis=1))
+def _scale(phi_N_P: Array, labelled_N: Array) -> Array:
+    reference_N = jnp.where(jnp.any(labelled_N), labelled_N, True)
+    diag_N = jnp.sum(phi_N_P**2, axis=1)
+    mean_diag = jnp.sum(jnp.where(reference_N, diag_N, 0.0)) / jnp.sum(reference_N)
     factor = jnp.where(mean_diag > 0, jax.lax.rsqrt(jnp.where(mean_diag > 0, mean_diag, 1.0)), 1.0)
-    return Features(features.pool * factor, features.train * factor)
+    return phi_N_P * factor
 
 
-def scale(features: Features) -> Features:
+def scale(phi: Float[ArrayLike, "N P"], *, labelled: Labelled | None = None) -> Float[Array, "N P"]:
     r"""Normalise the kernel: :math:`k \to k / \operatorname{mean}_{x \in X_T} k(x, x)`.
 
-    The mean of the diagonal over the training set (bmdal's ``scale``), over the pool when
-    ``L = 0``; features are divided by its square root. A zero kernel is left unchanged.
+    The mean of the diagonal over the labelled rows :math:`X_T` (bmdal's ``scale``), over
+    all rows when none is labelled (``labelled=None`` or all ``False``); features are divided
+    by its square root. A zero kernel is left unchanged. ``O(N P)``.
+
+    Args:
+      phi: ``[N, P]`` features.
+      labelled: optional bool ``[N]`` mask of the labelled rows (may be traced).
+
+    Returns:
+      ``[N, P]`` scaled features.
+
+    >>> phi = jnp.array([[2.0, 0.0], [0.0, 4.0]])
+    >>> scale(phi, labelled=jnp.array([True, False])).tolist()
+    [[1.0, 0.0], [0.0, 2.0]]
     """
-    return _scale(_validate(features))
+    phi = _validate(phi)
+    return _scale(phi, _labelled(labelled, phi.shape[0]))
 
 
 @partial(jax.jit, static_argnames=("dim",))
-def _sketch(features: Features, key: Key, *, dim: int) -> Features:
-    P = features.pool.shape[1]
-    dtype = features.pool.dtype
+def _sketch(phi_N_P: Array, key: Key, *, dim: int) -> Array:
+    P = phi_N_P.shape[1]
+    dtype = phi_N_P.dtype
     projection_P_m = jax.random.normal(key, (P, dim), dtype) / jnp.sqrt(jnp.asarray(dim, dtype))
-    return Features(_matmul(features.pool, projection_P_m), _matmul(features.train, projection_P_m))
+    return _matmul(phi_N_P, projection_P_m)
 
 
-def sketch(features: Features, *, key: Key, dim: int = DEFAULT_SKETCH_DIM) -> Features:
+def sketch(
+    phi: Float[ArrayLike, "N P"], *, key: Key, dim: int = DEFAULT_SKETCH_DIM
+) -> Float[Array, "N m"]:
     r"""Gaussian random projection: :math:`\phi \to G^\top \phi / \sqrt{m}`, ``G`` ``[P, m]``.
 
     :math:`\mathbb{E}[G G^\top] = m I`, so the sketched kernel is an unbiased estimate of
-    the original one, with relative error ``O(1 / sqrt(m))``. Pool and training rows share
-    ``G``.
+    the original one, with relative error ``O(1 / sqrt(m))``. Every row shares ``G``.
 
     Args:
-      features: the kernel to sketch.
+      phi: ``[N, P]`` features.
       key: PRNG key of ``G``.
       dim: number of features ``m`` after the projection (paper: 512).
+
+    Returns:
+      ``[N, m]`` features.
     """
     if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
         raise ValueError(f"dim must be an int >= 1; got {dim!r}")
-    return _sketch(_validate(features), key, dim=dim)
+    return _sketch(_validate(phi), key, dim=dim)
 
 
 @jax.jit
-def _posterior(features: Features, noise: Array) -> Features:
-    dtype = features.pool.dtype
+def _posterior(phi_N_P: Array, labelled_N: Array, noise: Array) -> Array:
+    dtype = phi_N_P.dtype
     noise = jnp.asarray(noise, dtype)
-    cov_P_P = _matmul(features.train.T, features.train)
+    cov_P_P = _matmul(phi_N_P.T * labelled_N.astype(dtype)[None, :], phi_N_P)
     eigenvalues_P, eigenvectors_P_P = jnp.linalg.eigh(cov_P_P)
     factor_P = jnp.sqrt(noise) * jax.lax.rsqrt(jnp.maximum(eigenvalues_P, 0.0) + noise)
-    transform_P_P = eigenvectors_P_P * factor_P[None, :]
-    return Features(_matmul(features.pool, transform_P_P), _matmul(features.train, transform_P_P))
+    return _matmul(phi_N_P, eigenvectors_P_P * factor_P[None, :])
 
 
-def posterior(features: Features, *, noise: float = DEFAULT_NOISE) -> Features:
-    r"""Condition the kernel on the training set: the GP posterior covariance (Woodbury).
+def posterior(
+    phi: Float[ArrayLike, "N P"], *, labelled: Labelled, noise: float = DEFAULT_NOISE
+) -> Float[Array, "N P"]:
+    r"""Condition the kernel on the labelled rows: the GP posterior covariance (Woodbury).
 
     .. math:: \phi_{\text{post}}(x) = \sigma (\Phi_T^\top \Phi_T + \sigma^2 I)^{-1/2} \phi(x),
               \qquad \phi_{\text{post}}(x) \cdot \phi_{\text{post}}(x')
-              = k(x, x') - k(x, X_T) (K_{TT} + \sigma^2 I)^{-1} k(X_T, x').
+              = k(x, x') - k(x, X_T) (K_{TT} + \sigma^2 I)^{-1} k(X_T, x'),
 
-    The inverse square root comes from ``eigh`` of the ``[P, P]`` matrix
-    :math:`\Phi_T^\top \Phi_T` (negative rounding errors clipped to 0); the features are
-    returned in its eigenbasis (a rotation, so the kernel is unchanged). Cost
-    ``O((N + L) P^2 + P^3)``. Training rows are transformed too (their posterior variance is
-    below :math:`\sigma^2`). With ``L = 0`` the kernel is unchanged.
+    with :math:`\Phi_T^\top \Phi_T = \Phi^\top \operatorname{diag}(\text{labelled}) \Phi`
+    (the mask may be traced: no shape depends on the number of labelled rows). The inverse
+    square root comes from ``eigh`` of that ``[P, P]`` matrix (negative rounding errors
+    clipped to 0); the features are returned in its eigenbasis (a rotation, so the kernel is
+    unchanged). Cost ``O(N P^2 + P^3)``. Every row is transformed, labelled rows too (their
+    posterior variance is below :math:`\sigma^2`). With no labelled row the kernel is
+    unchanged.
 
     Args:
-      features: the prior kernel and the training set to condition on.
+      phi: ``[N, P]`` prior features of every row.
+      labelled: bool ``[N]`` mask of the rows to condition on.
       noise: observation-noise variance :math:`\sigma^2 > 0` (paper: ``1e-6``, in float64).
+
+    Returns:
+      ``[N, P]`` posterior features.
     """
-    features = _validate(features)
+    phi = _validate(phi)
+    labelled = _labelled(labelled, phi.shape[0])
     if check.is_concrete(noise) and not float(noise) > 0:
         raise ValueError(f"noise must be > 0; got {noise}")
-    return _posterior(features, noise)
+    return _posterior(phi, labelled, noise)
 
 
-def ensemble(*features: Features) -> Features:
+def ensemble(*phis: Float[ArrayLike, "N _"]) -> Float[Array, "N P"]:
     r"""The sum of kernels :math:`\sum_j k_j` (e.g. of an ensemble of networks).
 
     :math:`\sum_j \phi_j(x) \cdot \phi_j(x')` is the dot product of the concatenated features,
-    so the result has ``P = sum_j P_j``. All arguments must share ``N``, ``L`` and dtype.
+    so the result has ``P = sum_j P_j``. All arguments must share ``N`` and dtype.
+
+    >>> ensemble(jnp.ones((3, 2)), jnp.zeros((3, 1))).shape
+    (3, 3)
     """
-    if not features:
-        raise ValueError("ensemble needs at least one Features")
-    checked = [_validate(f, f"features[{j}]") for j, f in enumerate(features)]
+    if not phis:
+        raise ValueError("ensemble needs at least one feature array")
+    checked = [_validate(phi, f"phis[{j}]") for j, phi in enumerate(phis)]
     first = checked[0]
-    for j, f in enumerate(checked[1:], start=1):
-        if f.pool.shape[0] != first.pool.shape[0] or f.train.shape[0] != first.train.shape[0]:
-            raise ValueError(
-                f"features[{j}] has N, L = {f.pool.shape[0]}, {f.train.shape[0]}; "
-                f"features[0] has {first.pool.shape[0]}, {first.train.shape[0]}"
-            )
-        if f.pool.dtype != first.pool.dtype:
-            raise TypeError(
-                f"features[{j}] has dtype {f.pool.dtype}; features[0] {first.pool.dtype}"
-            )
-    return Features(
-        jnp.concatenate([f.pool for f in checked], axis=1),
-        jnp.concatenate([f.train for f in checked], axis=1),
-    )
+    for j, phi in enumerate(checked[1:], start=1):
+        if phi.shape[0] != first.shape[0]:
+            raise ValueError(f"phis[{j}] has N = {phi.shape[0]} rows; phis[0] has {first.shape[0]}")
+        if phi.dtype != first.dtype:
+            raise TypeError(f"phis[{j}] has dtype {phi.dtype}; phis[0] {first.dtype}")
+    return jnp.concatenate(checked, axis=1)

@@ -1,10 +1,12 @@
 """The compiled active-learning loop: whole rounds in one ``jit``, seeds under ``vmap``.
 
-A round predicts over the pool, scores and selects a batch among the unlabelled points,
-adds it to the labelled mask, refits the posterior on the labelled points and evaluates it
-on the test set. Shapes never change (the labelled set is a boolean mask over a fixed pool
-and the posterior fits with 0/1 weights), so rounds 2..R reuse the program compiled for
-round 1. ``jax.vmap`` over a batch of states runs many seeds in one program.
+A round builds the round context (:class:`jaxal.context.Round`: the current posterior's
+predictions and features, computed as the strategy asks for them), lets the strategy select
+a batch among the unlabelled points, adds it to the labelled mask, refits the posterior on
+the labelled points and evaluates it on the test set. Shapes never change (the labelled set
+is a boolean mask over a fixed pool and the posterior fits with 0/1 weights), so rounds 2..R
+reuse the program compiled for round 1. ``jax.vmap`` over a batch of states runs many seeds in
+one program.
 
 Design decisions:
 
@@ -29,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+from jaxal.context import Round, Targets
 from jaxal.data import Dataset
 from jaxal.posterior import Posterior
 from jaxal.scores import _entropy
@@ -144,17 +147,38 @@ def init(
     return jax.vmap(make, in_axes=(None, 0))(data, jax.random.split(key, seeds))
 
 
-def acquisition_round(
-    state: LoopState, data: Dataset, *, posterior: Posterior, strategy: Strategy, b: int
-) -> LoopState:
-    """One round: predict on the pool, select ``b`` unlabelled points, refit, evaluate.
+def default_targets(data: Dataset) -> Targets:
+    """The targets when none are given: ``M = min(100, N)`` pool inputs drawn each round."""
+    return Targets("pool", min(100, data.x_pool.shape[0]))
 
-    Pure and jittable (``posterior``, ``strategy`` and ``b`` static); see :data:`round_step`.
+
+def acquisition_round(
+    state: LoopState,
+    data: Dataset,
+    targets: Targets,
+    *,
+    posterior: Posterior,
+    strategy: Strategy,
+    b: int,
+) -> LoopState:
+    """One round: build the round context, select ``b`` unlabelled points, refit, evaluate.
+
+    The strategy sees a :class:`jaxal.context.Round` of the current posterior on the pool,
+    with ``targets`` drawn from the round's key. Pure and jittable (``posterior``,
+    ``strategy`` and ``b`` static); see :data:`round_step`.
     """
     key = jax.random.wrap_key_data(state.key)
-    predict_key, select_key, fit_key, next_key = jax.random.split(key, 4)
-    samples = posterior.predict(state.params, data.x_pool, key=predict_key)
-    index_B = strategy(select_key, samples, ~state.labelled, b).astype(jnp.int32)
+    round_key, fit_key, next_key = jax.random.split(key, 3)
+    context = Round.from_posterior(
+        posterior,
+        state.params,
+        key=round_key,
+        x_pool=data.x_pool,
+        labelled=state.labelled,
+        targets=targets,
+        x_test=data.x_test,
+    )
+    index_B = strategy(context, b).astype(jnp.int32)
     labelled = state.labelled.at[index_B].set(True)
     params, metrics = _fit_and_evaluate(posterior, data, labelled, fit_key)
     return LoopState(
@@ -167,9 +191,9 @@ def acquisition_round(
     )
 
 
-def _acquisition_round_seeds(state, data, *, posterior, strategy, b):
+def _acquisition_round_seeds(state, data, targets, *, posterior, strategy, b):
     one = partial(acquisition_round, posterior=posterior, strategy=strategy, b=b)
-    return jax.vmap(one, in_axes=(0, None))(state, data)
+    return jax.vmap(one, in_axes=(0, None, None))(state, data, targets)
 
 
 _STATIC = ("posterior", "strategy", "b")
@@ -190,6 +214,7 @@ def run(
     *,
     posterior: Posterior,
     strategy: Strategy,
+    targets: Targets | None = None,
     checkpoint_dir: str | Path | None = None,
     on_round: Callable[[LoopState], None] | None = None,
 ) -> LoopState:
@@ -199,6 +224,8 @@ def run(
       state: from :func:`init` or :func:`restore`; its ``acquired`` shape fixes ``R`` and ``b``.
       data: the pool and test arrays the state was made with.
       posterior, strategy: as for :func:`acquisition_round`.
+      targets: where each round's target inputs come from (EPIG, batch EPIG, EV-GP);
+        default :func:`default_targets`.
       checkpoint_dir: if given, the state is saved there after every round (orbax). It must
         not hold a run that is further along than ``state``.
       on_round: called with the new state after each round (progress bars, logging).
@@ -219,8 +246,9 @@ def run(
     if manager is not None and manager.latest_step() is None:
         manager.save(done, args=ocp.args.StandardSave(state))  # the initial labels too
         manager.wait_until_finished()
+    targets = default_targets(data) if targets is None else targets
     for r in range(done, rounds):
-        state = step(state, data, posterior=posterior, strategy=strategy, b=int(b))
+        state = step(state, data, targets, posterior=posterior, strategy=strategy, b=int(b))
         if manager is not None:
             manager.save(r + 1, args=ocp.args.StandardSave(state))
             manager.wait_until_finished()
@@ -258,6 +286,7 @@ def compare(
     rounds: int,
     b: int,
     seeds: int | None = None,
+    targets: Targets | None = None,
     on_round: Callable[[LoopState], None] | None = None,
 ) -> dict[str, LoopState]:
     """Run several strategies from one shared start: ``{name: final state}``.
@@ -270,6 +299,8 @@ def compare(
         data, key=key, posterior=posterior, initial=initial, rounds=rounds, b=b, seeds=seeds
     )
     return {
-        name: run(start, data, posterior=posterior, strategy=strategy, on_round=on_round)
+        name: run(
+            start, data, posterior=posterior, strategy=strategy, targets=targets, on_round=on_round
+        )
         for name, strategy in strategies.items()
     }

@@ -4,6 +4,16 @@ import os
 import zlib
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# One BLAS thread per test process: pytest-xdist already runs one process per core, and
+# OpenBLAS's spinning threads slow LAPACK (eigh of 510 x 510: 3.3 s instead of 0.02 s) when
+# processes share the cores. Effective only if set before numpy loads (the Makefile sets it).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# XLA:CPU's multi-threaded Eigen pool can wedge on large vmap-ed programs (a round of the loop
+# hung once in CI, idle, in block_until_ready); one thread per process avoids it.
+if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false"
+    ).strip()
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

@@ -84,17 +84,17 @@ def gaussian_bald(mean, var):
 
 CLASSIFICATION = {
     "bald": bald,
-    "predictive_entropy": predictive_entropy,
-    "expected_entropy": expected_entropy,
+    "entropy": predictive_entropy,
+    "expected-entropy": expected_entropy,
     "margin": margin,
-    "least_confidence": least_confidence,
-    "variation_ratios": variation_ratios,
-    "mean_std": mean_std,
+    "least-confidence": least_confidence,
+    "variation-ratios": variation_ratios,
+    "mean-std": mean_std,
 }
 REGRESSION = {
-    "predictive_variance": predictive_variance,
-    "epistemic_variance": epistemic_variance,
-    "gaussian_bald": gaussian_bald,
+    "predictive-variance": predictive_variance,
+    "epistemic-variance": epistemic_variance,
+    "gaussian-bald": gaussian_bald,
 }
 
 

@@ -61,7 +61,7 @@ def test_sample_q_matches_sequential_reference(dtype, transform, key, rng):
     scores = rng.random(30).astype(dtype)
     scores[:5] = 0.0
     available = rng.random(30) < 0.8
-    draw = transform(lambda k, s, a, lam: at.sample(k, s, 12, mix_uniform=lam, available=a))
+    draw = transform(lambda k, s, a, lam: at.sample(s, 12, key=k, mix_uniform=lam, available=a))
     for mix_uniform, k in zip([0.0, 0.3], jax.random.split(key), strict=True):
         indices, q = draw(k, scores, available, mix_uniform)
         assert indices.shape == (12,) and q.dtype == dtype
@@ -75,10 +75,10 @@ def test_first_two_draws_are_distributed_as_sequential_sampling(mix_uniform):
     scores = np.array([0.1, 0.5, 1.0, 2.0, 0.0])
     num_draws = 20_000
     keys = jax.random.split(jax.random.key(1234), num_draws)
-    indices, q = jax.vmap(lambda k: at.sample(k, scores, 2, mix_uniform=mix_uniform))(keys)
+    indices, q = jax.vmap(lambda k: at.sample(scores, 2, key=k, mix_uniform=mix_uniform))(keys)
     assert indices.shape == (num_draws, 2) and q.shape == (num_draws, 2)
     for r in range(3):  # vmap over keys equals one call per key
-        one_indices, one_q = at.sample(keys[r], scores, 2, mix_uniform=mix_uniform)
+        one_indices, one_q = at.sample(scores, 2, key=keys[r], mix_uniform=mix_uniform)
         np.testing.assert_array_equal(indices[r], one_indices)
         np.testing.assert_allclose(q[r], one_q, rtol=1e-12)
     pairs = list(itertools.permutations(range(5), 2))
@@ -97,7 +97,7 @@ def test_first_two_draws_are_distributed_as_sequential_sampling(mix_uniform):
 @pytest.mark.parametrize("scores", [[0.0, 0.0, 0.0, 0.0], [0.0, 3.0, 0.0, 1.0]])
 def test_exhausting_the_pool_never_repeats_an_index(scores, key):
     for k in jax.random.split(key, 50):
-        indices, q = at.sample(k, jnp.asarray(scores), 4)
+        indices, q = at.sample(jnp.asarray(scores), 4, key=k)
         assert sorted(np.asarray(indices).tolist()) == [0, 1, 2, 3]
         assert q[-1] == 1.0
     # with mix_uniform = 0, zero-score points come after the positive ones
@@ -109,7 +109,7 @@ def test_exhausting_the_pool_never_repeats_an_index(scores, key):
 def test_mix_uniform_keeps_every_q_positive_with_zero_scores(dtype, key):
     scores = np.zeros(40, dtype)
     scores[3] = 1e6
-    indices, q = at.sample(key, scores, 40, mix_uniform=0.1)
+    indices, q = at.sample(scores, 40, key=key, mix_uniform=0.1)
     remaining = 40 - np.arange(40)
     assert (np.asarray(q) >= 0.1 / remaining * (1 - 1e-5)).all()
     assert (np.asarray(q) <= 1).all()
@@ -118,7 +118,7 @@ def test_mix_uniform_keeps_every_q_positive_with_zero_scores(dtype, key):
 
 def test_zero_scores_give_uniform_q_and_unit_lure_weights(key):
     N, M = 20, 7
-    _, q = at.sample(key, jnp.zeros(N), M)
+    _, q = at.sample(jnp.zeros(N), M, key=key)
     np.testing.assert_allclose(q, 1 / (N - np.arange(M)), rtol=1e-12)
     np.testing.assert_allclose(at.lure_weights(q, N), np.ones(M), atol=1e-12)
 
@@ -126,7 +126,7 @@ def test_zero_scores_give_uniform_q_and_unit_lure_weights(key):
 def test_vmap_over_mix_uniform(key, rng):
     scores = jnp.asarray(rng.random(10))
     mixes = jnp.array([0.0, 0.5, 1.0])
-    _, q = jax.vmap(lambda lam: at.sample(key, scores, 3, mix_uniform=lam))(mixes)
+    _, q = jax.vmap(lambda lam: at.sample(scores, 3, key=key, mix_uniform=lam))(mixes)
     np.testing.assert_allclose(q[2], 1 / (10 - np.arange(3)), rtol=1e-12)
 
 
@@ -289,16 +289,16 @@ BAD_CALLS = {
     "losses_nan": (lambda k: at.lure_risk([np.nan, 1.0], GOOD_Q, 4), "losses contains NaN"),
     "losses_shape": (lambda k: at.pure_risk([1.0, 1.0, 1.0], GOOD_Q, 4), "losses and q"),
     "pool_small": (lambda k: at.lure_risk([1.0, 1.0], GOOD_Q, 1), "pool_size = 1"),
-    "m_large": (lambda k: at.sample(k, np.ones(5), 6), "m = 6 is larger than the pool"),
-    "m_small": (lambda k: at.sample(k, np.ones(5), 0), "m must be >= 1"),
+    "m_large": (lambda k: at.sample(np.ones(5), 6, key=k), "m = 6 is larger than the pool"),
+    "m_small": (lambda k: at.sample(np.ones(5), 0, key=k), "m must be >= 1"),
     "m_available": (
-        lambda k: at.sample(k, np.ones(5), 3, available=np.array([1, 1, 0, 0, 0], bool)),
+        lambda k: at.sample(np.ones(5), 3, key=k, available=np.array([1, 1, 0, 0, 0], bool)),
         "number of available points",
     ),
-    "scores_negative": (lambda k: at.sample(k, np.array([1.0, -1.0]), 1), "proposal_scores"),
-    "scores_nan": (lambda k: at.sample(k, np.array([1.0, np.nan]), 1), "proposal_scores"),
-    "scores_rank": (lambda k: at.sample(k, np.ones((2, 2)), 1), "proposal_scores"),
-    "mix": (lambda k: at.sample(k, np.ones(3), 1, mix_uniform=1.5), "mix_uniform"),
+    "scores_negative": (lambda k: at.sample(np.array([1.0, -1.0]), 1, key=k), "proposal_scores"),
+    "scores_nan": (lambda k: at.sample(np.array([1.0, np.nan]), 1, key=k), "proposal_scores"),
+    "scores_rank": (lambda k: at.sample(np.ones((2, 2)), 1, key=k), "proposal_scores"),
+    "mix": (lambda k: at.sample(np.ones(3), 1, key=k, mix_uniform=1.5), "mix_uniform"),
     "se_single": (lambda k: at.standard_error([1.0]), "terms needs M >= 2"),
     "level": (lambda k: at.confidence_interval([1.0, 2.0], level=1.0), "level"),
     "repeat_shapes": (lambda k: at.repeat(k, np.ones(4), np.ones(5), 2, 3), "losses and"),
@@ -344,7 +344,7 @@ def test_bad_inputs_raise_value_error_naming_the_argument(name, key):
 
 def test_type_errors(key):
     with pytest.raises(TypeError, match="m must be a Python int"):
-        at.sample(key, np.ones(3), 1.0)
+        at.sample(np.ones(3), 1.0, key=key)
     with pytest.raises(TypeError, match="pool_size must be an integer"):
         at.lure_risk([1.0], [0.5], 4.0)
     with pytest.raises(TypeError, match="q must have a floating dtype"):

@@ -68,11 +68,122 @@ def test_identical_samples_gain_nothing(rng):
     assert float(gain) == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.fixture(scope="module")
+def tiny():
+    """A cache recorded from real (tiny) runs on moons: 2 trajectories x 3 states, K = 2."""
+    key = jax.random.key(0)
+    ds = data.moons(key=key, num_samples=60, test_fraction=0.5)
+    post = posterior.ensemble(
+        posterior.MLP(num_classes=2, hidden=(8,)),
+        2,
+        optimizer=optax.adam(1e-2),
+        num_steps=5,
+        batch_size=8,
+    )
+    cache = bench.record(
+        ds, ["random", "bald"], key=key, posterior=post, initial=4, rounds=2, b=3, dataset="moons"
+    )
+    return cache, ds, post
+
+
+def test_record_save_load_round_trip(tiny, tmp_path):
+    cache, ds, _ = tiny
+    assert cache.log_probs_pool.shape == (2, 3, 2, 30, 2)
+    assert cache.log_probs_test.shape == (2, 3, 2, 30, 2)
+    assert cache.embeddings.shape == (2, 3, 2, 30, 8)
+    for big in (cache.log_probs_pool, cache.log_probs_test, cache.embeddings, cache.x_pool):
+        assert big.dtype == np.float16
+    np.testing.assert_allclose(cache.x_pool, ds.x_pool, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(cache.x_test, ds.x_test, rtol=1e-3, atol=1e-3)
+    # Both trajectories start from the same labels and fit (common random numbers).
+    np.testing.assert_array_equal(cache.labelled[0, 0], cache.labelled[1, 0])
+    np.testing.assert_array_equal(cache.log_probs_pool[0, 0], cache.log_probs_pool[1, 0])
+    np.testing.assert_array_equal(cache.embeddings[0, 0], cache.embeddings[1, 0])
+    bench.save(cache, tmp_path / "c.npz")
+    loaded = bench.load(tmp_path / "c.npz")
+    for a, b in zip(loaded, cache, strict=True):
+        np.testing.assert_array_equal(a, b)
+    bench.save(cache._replace(embeddings=None), tmp_path / "bare.npz")
+    assert bench.load(tmp_path / "bare.npz").embeddings is None
+
+
+def test_load_errors(tiny, tmp_path):
+    cache, _, _ = tiny
+    with pytest.raises(FileNotFoundError, match="no cache file"):
+        bench.load(tmp_path / "missing.npz")
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(ValueError, match="not a jaxal.bench cache"):
+        bench.load(tmp_path / "other.npz")
+    # A cache of the first format: predictions only, no version in its meta.
+    old_meta = json.dumps({"strategies": ["random"], "b": 3, "dataset": "moons"})
+    np.savez(
+        tmp_path / "old.npz",
+        meta=np.asarray(old_meta),
+        log_probs_pool=cache.log_probs_pool,
+        log_probs_test=cache.log_probs_test,
+        labelled=cache.labelled,
+        accuracy=cache.accuracy,
+        y_pool=cache.y_pool,
+        y_test=cache.y_test,
+    )
+    with pytest.raises(ValueError, match="format 1, but this jaxal reads format 2.*bench-record"):
+        bench.load(tmp_path / "old.npz")
+
+
+def test_record_without_embed_warns_and_stores_none(tiny):
+    _, ds, post = tiny
+    bare = posterior.Posterior(fit=post.fit, predict=post.predict)  # no embed
+    with pytest.warns(UserWarning, match="no `embed`"):
+        cache = bench.record(
+            ds, ["random"], key=jax.random.key(1), posterior=bare, initial=4, rounds=0, b=3
+        )
+    assert cache.embeddings is None and cache.log_probs_pool.shape == (1, 1, 2, 30, 2)
+
+
+def test_replay_geometric_epig_and_bald_family(tiny, key):
+    cache, _, _ = tiny
+    names = ["coreset", "badge", "epig", "power-bald", "bald"]
+    result = bench.replay(
+        cache, {n: strategies.get(n) for n in names}, key=key, num_targets=5, repeats=1
+    )
+    assert result["skipped"] == {} and set(result["ranking"]) == set(names)
+    T, S, N = cache.labelled.shape
+    assert result["states"] == T * S and result["num_targets"] == 5
+    for name in names:
+        batches = np.asarray(result["batches"][name])
+        assert batches.shape == (T * S, cache.b)
+        for index_B, labelled_N in zip(batches, cache.labelled.reshape(T * S, N), strict=True):
+            assert len(np.unique(index_B)) == cache.b  # distinct
+            assert not labelled_N[index_B].any()  # available
+        assert result["overlap"][name][name] == 1.0
+        assert np.isfinite(result["per_state"][name]["nll_gain"]).all()
+    with pytest.raises(ValueError, match="num_targets must be in"):
+        bench.replay(cache, {"bald": strategies.get("bald")}, key=key, num_targets=31)
+
+
+def test_replay_skips_a_strategy_whose_source_the_cache_lacks(tiny, key):
+    cache, _, _ = tiny
+    chosen = {n: strategies.get(n) for n in ("coreset", "lcmd", "margin")}
+    result = bench.replay(cache._replace(embeddings=None), chosen, key=key, repeats=1)
+    assert result["ranking"] == ["margin"] and set(result["strategies"]) == {"margin"}
+    assert set(result["skipped"]) == {"coreset", "lcmd"}
+    assert "'embeddings'" in result["skipped"]["coreset"]
+    assert "'network'" in result["skipped"]["lcmd"]
+
+    def broken(r, b):
+        raise ValueError("a bug, not a missing source")
+
+    with pytest.raises(ValueError, match="a bug"):
+        bench.replay(cache, {"broken": broken}, key=key, repeats=1)
+
+
 def test_replay_on_the_bundled_cache(key):
     cache = bench.load_bundled()
     T, S, K, N, C = cache.log_probs_pool.shape
     assert cache.strategies == ("random", "bald") and cache.dataset == "digits"
     assert cache.labelled.shape == (T, S, N) and cache.accuracy.shape == (T, S)
+    assert cache.embeddings is not None and cache.embeddings.shape[:4] == (T, S, K, N)
+    assert cache.x_pool.shape[0] == N and cache.x_test.shape[0] == cache.y_test.shape[0]
     # Each recorded state adds b labels to the previous one.
     np.testing.assert_array_equal(np.diff(cache.labelled.sum(-1), axis=1), cache.b)
     chosen = {"random": strategies.get("random"), "bald": strategies.get("bald")}
@@ -89,34 +200,6 @@ def test_replay_on_the_bundled_cache(key):
         bench.replay(cache, {}, key=key)
 
 
-def test_record_save_load_round_trip(tmp_path, key):
-    ds = data.moons(key=key, num_samples=60, test_fraction=0.5)
-    post = posterior.ensemble(
-        posterior.MLP(num_classes=2, hidden=(8,)),
-        2,
-        optimizer=optax.adam(1e-2),
-        num_steps=5,
-        batch_size=8,
-    )
-    cache = bench.record(
-        ds, ["random", "bald"], key=key, posterior=post, initial=4, rounds=2, b=3, dataset="moons"
-    )
-    assert cache.log_probs_pool.shape == (2, 3, 2, 30, 2)
-    assert cache.log_probs_pool.dtype == np.float16
-    # Both trajectories start from the same labels and fit (common random numbers).
-    np.testing.assert_array_equal(cache.labelled[0, 0], cache.labelled[1, 0])
-    np.testing.assert_array_equal(cache.log_probs_pool[0, 0], cache.log_probs_pool[1, 0])
-    bench.save(cache, tmp_path / "c.npz")
-    loaded = bench.load(tmp_path / "c.npz")
-    for a, b in zip(loaded, cache, strict=True):
-        np.testing.assert_array_equal(a, b)
-    with pytest.raises(FileNotFoundError, match="no cache file"):
-        bench.load(tmp_path / "missing.npz")
-    np.savez(tmp_path / "other.npz", x=np.zeros(3))
-    with pytest.raises(ValueError, match="not a jaxal.bench cache"):
-        bench.load(tmp_path / "other.npz")
-
-
 def test_cli_bench_prints_a_ranking_and_writes_results(tmp_path):
     out = tmp_path / "bench"
     result = CliRunner().invoke(
@@ -126,8 +209,21 @@ def test_cli_bench_prints_a_ranking_and_writes_results(tmp_path):
     assert "rank" in result.output and "margin" in result.output
     record = json.loads((out / "results.json").read_text())
     assert record["ranking"] and (out / "bench.png").stat().st_size > 0
-    bad = CliRunner().invoke(app, ["bench", "--out", str(out), "--strategy", "nope"])
-    assert bad.exit_code == 2 and "unknown classification strategies" in bad.output
+    bad = CliRunner().invoke(app, ["bench", "--out", str(out), "--strategy", "lcmd"])
+    assert bad.exit_code == 2 and "unknown classification strategies ['lcmd']" in bad.output
+
+
+def test_cli_bench_reports_skipped_strategies(tiny, tmp_path):
+    cache, _, _ = tiny
+    bench.save(cache._replace(embeddings=None), tmp_path / "bare.npz")
+    args = ["bench", "--cache", str(tmp_path / "bare.npz"), "--out", str(tmp_path / "b")]
+    result = CliRunner().invoke(app, [*args, "--strategy", "margin", "--strategy", "coreset"])
+    assert result.exit_code == 0, result.output
+    assert "skipped coreset" in " ".join(result.output.split())
+    old = tmp_path / "old.npz"
+    np.savez(old, meta=np.asarray(json.dumps({"strategies": [], "b": 1, "dataset": "x"})))
+    result = CliRunner().invoke(app, ["bench", "--cache", str(old), "--out", str(tmp_path / "c")])
+    assert result.exit_code == 2 and "format 1" in result.output
 
 
 def test_joint_mi_is_jittable_and_vmappable(rng, key):

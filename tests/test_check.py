@@ -71,9 +71,9 @@ def test_shape_errors_are_raised_under_jit_too():
 @pytest.mark.parametrize(
     "call",
     [
-        lambda s, m, b: jaxal.select.top_k(s, b, m),
-        lambda s, m, b: jaxal.select.stochastic(jax.random.key(0), s, b, available=m),
-        lambda s, m, b: jaxal.select.random(jax.random.key(0), s.shape[0], b, m),
+        lambda s, m, b: jaxal.select.top_k(s, b, available=m),
+        lambda s, m, b: jaxal.select.stochastic(s, b, key=jax.random.key(0), available=m),
+        lambda s, m, b: jaxal.select.random(s.shape[0], b, key=jax.random.key(0), available=m),
         lambda s, m, b: jaxal.select.batchbald(jnp.log(jnp.full((2, 5, 2), 0.5)), b, available=m),
     ],
     ids=["top_k", "stochastic", "random", "batchbald"],
@@ -105,11 +105,11 @@ def test_selection_rejects_bad_scores():
     with pytest.raises(ValueError, match=r"scores must have shape \[N\]"):
         jaxal.select.top_k(jnp.ones((2, 3)), 1)
     with pytest.raises(ValueError, match="must be >= 0"):
-        jaxal.select.stochastic(jax.random.key(0), jnp.array([0.1, -0.2]), 1, mode="power")
+        jaxal.select.stochastic(jnp.array([0.1, -0.2]), 1, key=jax.random.key(0), mode="power")
     with pytest.raises(ValueError, match="mode must be"):
-        jaxal.select.stochastic(jax.random.key(0), jnp.ones(3), 1, mode="powerr")
+        jaxal.select.stochastic(jnp.ones(3), 1, key=jax.random.key(0), mode="powerr")
     with pytest.raises(ValueError, match="beta must be"):
-        jaxal.select.stochastic(jax.random.key(0), jnp.ones(3), 1, beta=0.0)
+        jaxal.select.stochastic(jnp.ones(3), 1, key=jax.random.key(0), beta=0.0)
 
 
 def test_gaussian_scores_reject_bad_input():

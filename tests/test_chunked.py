@@ -61,7 +61,7 @@ def test_top_k_equals_select_top_k(log_probs, rng, with_available, b):
         jaxal.scores.bald, log_probs, b, chunk_size=CHUNK, available=available
     )
     full_N = jaxal.scores.bald(log_probs)
-    expected_B = jaxal.select.top_k(full_N, b, available)
+    expected_B = jaxal.select.top_k(full_N, b, available=available)
     np.testing.assert_array_equal(indices_B, expected_B)
     np.testing.assert_allclose(scores_B, full_N[expected_B], rtol=1e-12)
 
@@ -197,9 +197,11 @@ def test_pad_pool_bad_arguments(log_probs):
 
 
 SELECTIONS = {
-    "top_k": lambda lp, available, key: jaxal.select.top_k(jaxal.scores.bald(lp), 10, available),
+    "top_k": lambda lp, available, key: jaxal.select.top_k(
+        jaxal.scores.bald(lp), 10, available=available
+    ),
     "stochastic": lambda lp, available, key: jaxal.select.stochastic(
-        key, jaxal.scores.bald(lp), 10, available=available
+        jaxal.scores.bald(lp), 10, key=key, available=available
     ),
     "batchbald_exact": lambda lp, available, key: jaxal.select.batchbald(
         lp, 3, available=available
@@ -226,7 +228,7 @@ def test_one_compilation_per_bucket(rng):
     @jax.jit
     def acquire(log_probs, available):
         traces.append(log_probs.shape)
-        return jaxal.select.top_k(jaxal.scores.bald(log_probs), 5, available)
+        return jaxal.select.top_k(jaxal.scores.bald(log_probs), 5, available=available)
 
     full = random_log_probs(rng, 4, 1023, 3)
     for n in range(1000, 1024):

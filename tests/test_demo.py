@@ -2,9 +2,11 @@
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 DEMO = Path(__file__).parent.parent / "experiments" / "demo.py"
+sys.path.insert(0, str(DEMO.parent))  # the demo imports its shared helpers as `_common`
 
 
 def test_demo_writes_curves(tmp_path):

@@ -22,17 +22,17 @@ def mean_posterior_variance(gram, targets, conditioned, noise):
     return (prior - np.sum(k_TS * np.linalg.solve(k_SS, k_TS.T).T, axis=1)).mean()
 
 
-def brute_force(x_all, pool, targets, labelled, b, noise, available=None):
-    """Greedy over ``pool`` (indices into ``x_all``) by recomputing the posterior each step."""
+def brute_force(x_all, candidates, targets, labelled, b, noise):
+    """Greedy over ``candidates`` (indices into ``x_all``), conditioned on ``labelled`` (indices
+    into ``x_all``: the old ``x_labelled`` rows), by recomputing the posterior each step."""
     gram = np.asarray(KERNEL(jnp.asarray(x_all), jnp.asarray(x_all)))
     chosen = []
     for _ in range(b):
         best, best_value = None, np.inf
-        for n, point in enumerate(pool):
-            if n in chosen or (available is not None and not available[n]):
+        for n in candidates:
+            if n in chosen:
                 continue
-            selected = [pool[c] for c in chosen]
-            value = mean_posterior_variance(gram, targets, labelled + selected + [point], noise)
+            value = mean_posterior_variance(gram, targets, list(labelled) + chosen + [n], noise)
             if value < best_value:
                 best, best_value = n, value
         chosen.append(best)
@@ -40,27 +40,20 @@ def brute_force(x_all, pool, targets, labelled, b, noise, available=None):
 
 
 def problem(rng, N=25, M=15, L=4, D=3):
-    x_all = rng.normal(size=(N + M + L, D))
-    pool = list(range(N))
-    targets = list(range(N, N + M))
-    labelled = list(range(N + M, N + M + L))
-    return x_all, pool, targets, labelled
+    """``x_all`` ``[N + M, D]``: pool rows then target rows; a labelled mask over the pool."""
+    x_all = rng.normal(size=(N + M, D))
+    labelled = np.zeros(N, bool)
+    labelled[rng.choice(N, L, replace=False)] = True
+    return x_all, np.arange(N), np.arange(N, N + M), labelled
 
 
-@pytest.mark.parametrize("with_labelled", [False, True])
-@pytest.mark.parametrize("noise", [1e-3, 0.1])
-def test_matches_brute_force_greedy(rng, with_labelled, noise):
-    x_all, pool, targets, labelled = problem(rng)
-    labelled = labelled if with_labelled else []
-    expected = brute_force(x_all, pool, targets, labelled, 6, noise)
-    got = select.ev_gp(
-        KERNEL,
-        x_all[pool],
-        x_all[targets],
-        6,
-        noise=noise,
-        x_labelled=x_all[labelled] if labelled else None,
-    )
+@pytest.mark.parametrize("L", [0, 4])
+@pytest.mark.parametrize("noise", [1e-6, 0.1])
+def test_labelled_mask_matches_the_explicit_gp_posterior(rng, L, noise):
+    """The mask conditions on exactly what ``x_labelled = x_pool[labelled]`` used to."""
+    x_all, pool, targets, labelled = problem(rng, L=L)
+    expected = brute_force(x_all, pool[~labelled], targets, pool[labelled], 6, noise)
+    got = select.ev_gp(x_all[pool], x_all[targets], 6, noise=noise, labelled=jnp.asarray(labelled))
     assert got.tolist() == expected
 
 
@@ -69,52 +62,68 @@ def test_target_is_pool_matches_the_papers_criterion(rng):
     x_all, pool, _, _ = problem(rng)
     x = jnp.asarray(x_all[pool])
     gram = np.asarray(KERNEL(x, x))
-    criterion = np.sum(gram**2, axis=0) / (np.diag(gram) + 1e-3)
-    got = select.ev_gp(KERNEL, x, x, 5)
+    criterion = np.sum(gram**2, axis=0) / (np.diag(gram) + 1e-6)
+    got = select.ev_gp(x, x, 5)  # the authors' kernel and noise variance 1e-6
     assert int(got[0]) == int(np.argmax(criterion))
-    assert got.tolist() == brute_force(x_all, pool, pool, [], 5, 1e-3)
+    assert got.tolist() == brute_force(x_all, pool, pool, [], 5, 1e-6)
+
+
+def test_defaults_are_the_authors(rng):
+    assert select._ev_gp.DEFAULT_NOISE == 1e-3**2  # sigma_noise = 1e-3, a standard deviation
+    x = jnp.asarray(rng.normal(size=(12, 3)))
+    expected = select.ev_gp(x, x, 4, kernel=kernels.infinite_width(3), noise=1e-6)
+    assert select.ev_gp(x, x, 4).tolist() == expected.tolist()
 
 
 def test_never_picks_labelled_or_unavailable(rng):
-    x_all, pool, targets, _ = problem(rng)
-    x_pool = x_all[pool]
+    x_all, pool, targets, labelled = problem(rng, L=5)
     available = np.ones(len(pool), bool)
-    available[::2] = False
-    labelled = [1, 3, 5]  # also in the pool: conditioning makes them nearly worthless
-    available[labelled] = False
+    available[::3] = False
     got = select.ev_gp(
-        KERNEL,
-        x_pool,
+        x_all[pool],
         x_all[targets],
         8,
-        x_labelled=x_pool[labelled],
-        available=jnp.asarray(available),
+        noise=1e-3,
+        labelled=jnp.asarray(labelled),
+        available=jnp.asarray(available | labelled),  # labelled rows are never selected
     )
-    assert len(set(got.tolist())) == 8
-    assert available[np.asarray(got)].all()
-    expected = brute_force(x_all, pool, targets, labelled, 8, 1e-3, available=available)
+    selectable = available & ~labelled
+    assert len(set(got.tolist())) == 8 and selectable[np.asarray(got)].all()
+    expected = brute_force(x_all, pool[selectable], targets, pool[labelled], 8, 1e-3)
     assert got.tolist() == expected
 
 
+def test_no_labelled_point_is_labelled_none(rng):
+    x_all, pool, targets, _ = problem(rng)
+    x_pool, x_target = x_all[pool], x_all[targets]
+    none = select.ev_gp(x_pool, x_target, 6, noise=1e-3)
+    assert select.ev_gp(x_pool, x_target, 6, noise=1e-3, labelled=np.zeros(25, bool)).tolist() == (
+        none.tolist()
+    )
+
+
 def test_can_choose_every_available_point(rng):
-    x_all, pool, targets, _ = problem(rng, N=6)
+    x_all, _, targets, _ = problem(rng, N=6)
     available = jnp.asarray([True, False, True, True, False, True])
-    got = select.ev_gp(KERNEL, x_all[:6], x_all[targets], 4, available=available)
+    got = select.ev_gp(x_all[:6], x_all[targets], 4, available=available)
+    assert sorted(got.tolist()) == [0, 2, 3, 5]
+    got = select.ev_gp(x_all[:6], x_all[targets], 4, labelled=~available)
     assert sorted(got.tolist()) == [0, 2, 3, 5]
 
 
 @pytest.mark.parametrize("transform", TRANSFORMS)
-def test_jit_equals_eager_and_vmap(rng, transform):
-    x_all, pool, targets, labelled = problem(rng)
-    x_pool, x_target, x_labelled = (jnp.asarray(x_all[i]) for i in (pool, targets, labelled))
+def test_jit_equals_eager_and_vmap_over_labelled_masks(rng, transform):
+    x_all, pool, targets, _ = problem(rng)
+    x_pool, x_target = jnp.asarray(x_all[pool]), jnp.asarray(x_all[targets])
 
-    def run(x_pool, available):
-        return select.ev_gp(KERNEL, x_pool, x_target, 5, x_labelled=x_labelled, available=available)
+    def run(labelled, available):
+        return select.ev_gp(x_pool, x_target, 5, noise=1e-3, labelled=labelled, available=available)
 
-    masks = jnp.asarray(rng.random((3, len(pool))) < 0.7)
-    batched = transform(jax.vmap(run, in_axes=(None, 0)))(x_pool, masks)
-    for mask, indices in zip(masks, batched, strict=True):
-        assert run(x_pool, mask).tolist() == indices.tolist()
+    labelled = jnp.asarray(rng.random((3, len(pool))) < jnp.asarray([[0.0], [0.1], [0.6]]))
+    masks = jnp.asarray(rng.random((3, len(pool))) < 0.8) & ~labelled
+    batched = transform(jax.vmap(run))(labelled, masks)
+    for lab, mask, indices in zip(labelled, masks, batched, strict=True):
+        assert run(lab, mask).tolist() == indices.tolist()
         assert mask[indices].all()
 
 
@@ -123,31 +132,37 @@ def test_float32_matches_float64(rng):
     results = {}
     for dtype in DTYPES:
         results[dtype] = select.ev_gp(
-            KERNEL,
             x_all[pool].astype(dtype),
             x_all[targets].astype(dtype),
             6,
-            x_labelled=x_all[labelled].astype(dtype),
+            labelled=jnp.asarray(labelled),
             noise=1e-2,
         ).tolist()
     assert results[np.float32] == results[np.float64]
 
 
-def test_no_recompile_on_second_call(rng):
-    x_all, pool, targets, _ = problem(rng)
-    select.ev_gp(KERNEL, x_all[pool], x_all[targets], 3)
+def test_no_recompile_when_the_labelled_set_grows(rng):
+    x_all, pool, targets, labelled = problem(rng)
+    select.ev_gp(x_all[pool], x_all[targets], 3, labelled=jnp.asarray(labelled))
     before = select._ev_gp._ev_gp._cache_size()
-    select.ev_gp(KERNEL, x_all[pool] + 1.0, x_all[targets], 3, noise=0.5)
+    grown = jnp.asarray(labelled | (rng.random(len(pool)) < 0.5))
+    select.ev_gp(x_all[pool] + 1.0, x_all[targets], 3, noise=0.5, labelled=grown)
     assert select._ev_gp._ev_gp._cache_size() == before
 
 
 def test_invalid_arguments(rng):
     x = rng.normal(size=(5, 2))
     with pytest.raises(TypeError, match="kernel"):
-        select.ev_gp(None, x, x, 2)
+        select.ev_gp(x, x, 2, kernel=None)
     with pytest.raises(ValueError, match="x_target"):
-        select.ev_gp(KERNEL, x, x[:, :1], 2)
+        select.ev_gp(x, x[:, :1], 2)
     with pytest.raises(ValueError, match="noise"):
-        select.ev_gp(KERNEL, x, x, 2, noise=0.0)
+        select.ev_gp(x, x, 2, noise=0.0)
     with pytest.raises(ValueError, match="available"):
-        select.ev_gp(KERNEL, x, x, 3, available=jnp.asarray([True, True, False, False, False]))
+        select.ev_gp(x, x, 3, available=jnp.asarray([True, True, False, False, False]))
+    with pytest.raises(ValueError, match="available"):
+        select.ev_gp(x, x, 3, labelled=jnp.asarray([True, True, True, False, False]))
+    with pytest.raises(TypeError, match="labelled must be a boolean"):
+        select.ev_gp(x, x, 2, labelled=np.zeros(5, int))
+    with pytest.raises(ValueError, match="labelled must have shape"):
+        select.ev_gp(x, x, 2, labelled=np.zeros(4, bool))

@@ -1,17 +1,19 @@
 """Smoke tests: every reproduction in experiments/ runs its ``main`` at ``--quick`` size.
 
-(The demo's toy-size run is in tests/test_demo.py.) The repeated-digits experiments compile one
-round program per strategy and take 13-18 s each at quick size on a 2-core CPU.
+(The demo's toy-size run is in tests/test_demo.py.) The experiments on ``jaxal.loop`` compile one
+round program per strategy and take 13-65 s each at quick size on a shared 2-core CPU.
 """
 
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 EXPERIMENTS = Path(__file__).parent.parent / "experiments"
+sys.path.insert(0, str(EXPERIMENTS))  # the scripts import their shared helpers as `_common`
 
 
 def load(name: str):

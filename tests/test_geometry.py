@@ -42,7 +42,9 @@ def test_coreset_matches_brute_force(rng, dtype, num_labelled, transform):
     labelled = np.zeros(N, bool)
     labelled[rng.choice(N, num_labelled, replace=False)] = True
     available = rng.random(N) < 0.8
-    fn = transform(lambda x, lab, av: select.coreset(x, b, lab, av, block_size=16))
+    fn = transform(
+        lambda x, lab, av: select.coreset(x, b, labelled=lab, available=av, block_size=16)
+    )
     got = fn(jnp.asarray(x), jnp.asarray(labelled), jnp.asarray(available))
     assert got.tolist() == coreset_reference(x, b, labelled, available.copy())
     assert available[np.asarray(got)].all() and not labelled[np.asarray(got)].any()
@@ -60,7 +62,11 @@ def test_probcover_gain_is_direct_count(rng, transform):
     labelled = np.zeros(N, bool)
     labelled[:3] = True
     available = rng.random(N) < 0.9
-    fn = transform(lambda x, lab, av: select.probcover(x, b, lab, radius, av, block_size=32))
+    fn = transform(
+        lambda x, lab, av: select.probcover(
+            x, b, radius=radius, labelled=lab, available=av, block_size=32
+        )
+    )
     got = np.asarray(fn(jnp.asarray(x), jnp.asarray(labelled), jnp.asarray(available)))
     _, adj = probcover_gains(x, radius, np.zeros(N, bool))
     covered = adj[:, labelled].any(1)
@@ -93,18 +99,20 @@ def test_badge_first_centre_and_distinct(key, rng):
     N, D, b = 50, 4, 12
     x = rng.normal(size=(N, D))
     available = rng.random(N) < 0.7
-    got = np.asarray(jax.jit(select.badge, static_argnums=2)(key, x, b, jnp.asarray(available)))
+    got = np.asarray(
+        jax.jit(select.badge, static_argnums=1)(x, b, key=key, available=jnp.asarray(available))
+    )
     norms = np.where(available, np.linalg.norm(x, axis=1), -np.inf)
     assert got[0] == np.argmax(norms)
     assert len(set(got.tolist())) == b and available[got].all()
-    eager = select.badge(key, x, b, jnp.asarray(available))
+    eager = select.badge(x, b, key=key, available=jnp.asarray(available))
     np.testing.assert_array_equal(eager, got)
 
 
 def test_badge_d2_sampling_distribution(key):
     # First centre: index 0 (largest norm). Second: P(n) proportional to |x_n - x_0|^2.
     x = jnp.array([[3.0, 0.0], [2.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
-    draws = jax.vmap(lambda k: select.badge(k, x, 2))(jax.random.split(key, 4000))
+    draws = jax.vmap(lambda k: select.badge(x, 2, key=k))(jax.random.split(key, 4000))
     assert (draws[:, 0] == 0).all()
     freq = np.bincount(np.asarray(draws[:, 1]), minlength=4) / 4000
     np.testing.assert_allclose(freq, np.array([0, 1, 4, 9]) / 14, atol=0.03)
@@ -112,7 +120,7 @@ def test_badge_d2_sampling_distribution(key):
 
 def test_badge_duplicates_fall_back_to_uniform(key):
     x = jnp.ones((5, 2))
-    got = select.badge(key, x, 5)
+    got = select.badge(x, 5, key=key)
     assert sorted(got.tolist()) == list(range(5))
 
 
@@ -130,7 +138,9 @@ def test_typiclust_picks_typical_points_of_largest_uncovered_clusters(key, rng):
     labelled = np.zeros(len(x), bool)
     labelled[np.flatnonzero(blob == 0)[0]] = True  # blob 0 (largest) is covered
     b = 3  # |L| + b = 4 would merge blobs: ask for the 5 clusters explicitly
-    got = np.asarray(select.typiclust(key, x, b, jnp.asarray(labelled), num_clusters=5))
+    got = np.asarray(
+        select.typiclust(x, b, key=key, labelled=jnp.asarray(labelled), num_clusters=5)
+    )
     # Largest blobs without labels: 2 (25), 3 (18), 1 (12).
     assert blob[got].tolist() == [2, 3, 1]
     for i in got:
@@ -146,13 +156,21 @@ def test_typiclust_picks_typical_points_of_largest_uncovered_clusters(key, rng):
 def test_typiclust_jit_and_cluster_count(key, rng, transform):
     x, blob = blobs(rng, [20, 20, 20, 20])
     labelled = jnp.zeros(len(x), bool).at[0].set(True).at[20].set(True)
-    fn = transform(lambda k, x, lab: select.typiclust(k, x, 2, lab, num_clusters=4))
+    fn = transform(lambda k, x, lab: select.typiclust(x, 2, key=k, labelled=lab, num_clusters=4))
     got = np.asarray(fn(key, jnp.asarray(x), labelled))
     assert sorted(blob[got].tolist()) == [2, 3]
-    eager = select.typiclust(key, x, 2, labelled)  # |L| + b = 4 read from the mask
+    eager = select.typiclust(x, 2, key=key, labelled=labelled)  # |L| + b = 4 read from the mask
     assert sorted(blob[np.asarray(eager)].tolist()) == [2, 3]
-    with pytest.raises(TypeError, match="num_clusters"):
-        jax.jit(lambda lab: select.typiclust(key, x, 2, lab))(labelled)
+    traces = []
+
+    def traced(lab):  # |L| + b read from a traced mask: one program for every |L|
+        traces.append(1)
+        return select.typiclust(x, 2, key=key, labelled=lab)
+
+    compiled = jax.jit(traced)
+    assert sorted(blob[np.asarray(compiled(labelled))].tolist()) == [2, 3]
+    three = labelled.at[40].set(True)  # |L| + b = 5 clusters: blob 3 is split or not, never 2
+    assert 3 in blob[np.asarray(compiled(three))].tolist() and len(traces) == 1
 
 
 def test_more_than_clusters_never_repeats(key, rng):
@@ -160,14 +178,36 @@ def test_more_than_clusters_never_repeats(key, rng):
     labelled = jnp.zeros(12, bool).at[0].set(True)
     available = jnp.ones(12, bool).at[5].set(False)
     for fn in (
-        lambda: select.typiclust(key, x, 9, labelled, available=available, num_clusters=2),
-        lambda: select.coreset(x, 10, labelled, available),
-        lambda: select.probcover(x, 10, labelled, 1.0, available),
-        lambda: select.badge(key, x, 11, available),
+        lambda: select.typiclust(
+            x, 9, key=key, labelled=labelled, available=available, num_clusters=2
+        ),
+        lambda: select.coreset(x, 10, labelled=labelled, available=available),
+        lambda: select.probcover(x, 10, radius=1.0, labelled=labelled, available=available),
+        lambda: select.badge(x, 11, key=key, available=available),
     ):
         got = np.asarray(fn())
         assert len(set(got.tolist())) == len(got)
         assert np.asarray(available)[got].all()
+
+
+@pytest.mark.parametrize("name", ["coreset", "typiclust", "probcover"])
+def test_labelled_sets_the_default_available_and_is_never_selected(key, rng, name):
+    x, _ = blobs(rng, [6, 6])
+    labelled = jnp.zeros(12, bool).at[jnp.array([0, 3, 7])].set(True)
+    select_9 = {
+        "coreset": lambda **masks: select.coreset(x, 9, **masks),
+        "typiclust": lambda **masks: select.typiclust(x, 9, key=key, **masks),
+        "probcover": lambda **masks: select.probcover(x, 9, radius=1.0, **masks),
+    }[name]
+    explicit = np.asarray(select_9(labelled=labelled, available=~labelled))
+    np.testing.assert_array_equal(select_9(labelled=labelled), explicit)  # available = ~labelled
+    np.testing.assert_array_equal(
+        select_9(labelled=labelled, available=jnp.ones(12, bool)), explicit
+    )
+    assert sorted(explicit.tolist()) == sorted(set(range(12)) - {0, 3, 7})
+    np.testing.assert_array_equal(  # labelled=None: nothing labelled
+        select_9(available=~labelled), select_9(labelled=jnp.zeros(12, bool), available=~labelled)
+    )
 
 
 def test_embeddings_badge_matches_outer_product(rng):
@@ -188,8 +228,14 @@ def test_embeddings_badge_matches_outer_product(rng):
 def test_validation(key):
     x = jnp.zeros((4, 2))
     with pytest.raises(TypeError, match="labelled"):
-        select.coreset(x, 1, jnp.zeros(4))
+        select.coreset(x, 1, labelled=jnp.zeros(4))
     with pytest.raises(ValueError, match="available"):
-        select.probcover(x, 1, jnp.ones(4, bool), 1.0)
+        select.probcover(x, 1, radius=1.0, labelled=jnp.ones(4, bool))
     with pytest.raises(ValueError, match="b = 5"):
-        select.badge(key, x, 5)
+        select.badge(x, 5, key=key)
+    with pytest.raises(TypeError, match="radius=.*probcover_radius"):
+        select.probcover(x, 1)
+    with pytest.raises(TypeError, match="radius=.*probcover_radius"):
+        select.probcover(x, 1, radius=None)
+    with pytest.raises(ValueError, match="radius must be >= 0"):
+        select.probcover(x, 1, radius=-1.0)

@@ -66,9 +66,9 @@ def test_greedy_matches_brute_force(rng, key, transform):
     labels_K_N = rng.integers(0, C, size=(K, N))
     available = rng.random(N) < 0.8
     log_probs = deterministic_log_probs(labels_K_N, C)
-    got = transform(lambda k, lp, a: jaxal.select.ical(k, lp, b, num_pool_samples=N, available=a))(
-        key, log_probs, jnp.asarray(available)
-    )
+    got = transform(
+        lambda k, lp, a: jaxal.select.ical(lp, b, key=k, num_pool_samples=N, available=a)
+    )(key, log_probs, jnp.asarray(available))
     np.testing.assert_array_equal(got, ical_brute_force(labels_K_N, C, b, available))
 
 
@@ -79,9 +79,9 @@ def test_selects_distinct_available_indices(rng, key, num_pool_samples, max_batc
     available = jnp.asarray(rng.random(N) < 0.6).at[:b].set(True)
     got = np.asarray(
         jaxal.select.ical(
-            key,
             log_probs,
             b,
+            key=key,
             num_pool_samples=num_pool_samples,
             max_batch_samples=max_batch_samples,
             available=available,
@@ -101,28 +101,28 @@ def test_agreeing_point_has_zero_hsic_and_is_not_picked_first(rng):
     other = point_kernel_reference(labels_K_N[:, 0], C)
     assert abs(float(jaxal.hsic.hsic_from_kernels(other, constant))) < 1e-15
     for seed in range(4):
-        first = jaxal.select.ical(jax.random.key(seed), log_probs, 1, num_pool_samples=5)
+        first = jaxal.select.ical(log_probs, 1, key=jax.random.key(seed), num_pool_samples=5)
         assert int(first[0]) != 3
 
 
 def test_vmap_over_keys(rng, key):
     log_probs = random_log_probs(rng, 6, 30, 4)
     keys = jax.random.split(key, 3)
-    batched = jax.vmap(lambda k: jaxal.select.ical(k, log_probs, 4, num_pool_samples=10))(keys)
+    batched = jax.vmap(lambda k: jaxal.select.ical(log_probs, 4, key=k, num_pool_samples=10))(keys)
     for i in range(3):
-        single = jaxal.select.ical(keys[i], log_probs, 4, num_pool_samples=10)
+        single = jaxal.select.ical(log_probs, 4, key=keys[i], num_pool_samples=10)
         np.testing.assert_array_equal(batched[i], single)
 
 
 def test_float32(rng, key):
     log_probs = random_log_probs(rng, 6, 30, 4, dtype=np.float32)
-    got = jaxal.select.ical(key, log_probs, 5)
+    got = jaxal.select.ical(log_probs, 5, key=key)
     assert len(set(np.asarray(got).tolist())) == 5
 
 
 def test_validation(rng, key):
     log_probs = random_log_probs(rng, 3, 5, 2)
     with pytest.raises(ValueError, match="num_pool_samples"):
-        jaxal.select.ical(key, log_probs, 2, num_pool_samples=0)
+        jaxal.select.ical(log_probs, 2, key=key, num_pool_samples=0)
     with pytest.raises(ValueError, match="larger than the pool"):
-        jaxal.select.ical(key, log_probs, 6)
+        jaxal.select.ical(log_probs, 6, key=key)

@@ -1,4 +1,9 @@
-"""Tests for jaxal.select's kernel batch methods against brute-force numpy references."""
+"""Tests for jaxal.select's kernel batch methods against brute-force numpy references.
+
+The references take the old API's split of the features, ``pool`` (the unlabelled rows) and
+``train`` (the labelled rows, bmdal's training set), so every comparison below also checks
+that a labelled mask over the whole pool selects what the old ``Features(pool, train)`` did.
+"""
 
 from functools import partial
 
@@ -8,7 +13,7 @@ import numpy as np
 import pytest
 
 from jaxal import kernel_features as kf, select
-from jaxal.select._kernel_batch import _METHODS
+from jaxal.select._kernel_batch import _METHODS, _nearest_labelled
 
 from .conftest import DTYPES, TRANSFORMS
 
@@ -21,13 +26,26 @@ def linear_kernel(a, c):
 
 
 def problem(rng, N=40, L=5, P=6, dtype=np.float64):
-    pool = rng.normal(size=(N, P)) * rng.uniform(0.5, 1.5, size=(N, 1))
-    return kf.Features(jnp.asarray(pool, dtype), jnp.asarray(rng.normal(size=(L, P)), dtype))
+    """``(phi [N + L, P], labelled [N + L])``: ``N`` unlabelled and ``L`` labelled rows, mixed."""
+    unlabelled = rng.normal(size=(N, P)) * rng.uniform(0.5, 1.5, size=(N, 1))
+    phi = np.concatenate([unlabelled, rng.normal(size=(L, P))])
+    order = rng.permutation(N + L)
+    return jnp.asarray(phi[order], dtype), jnp.asarray(order >= N)
 
 
-def run(name, features, b, *, key, available=None):
+def split(phi, labelled, selectable=None):
+    """The old API's view, float64: ``(pool, train, pool_index, pool_available)``."""
+    phi, labelled = np.asarray(phi, np.float64), np.asarray(labelled)
+    pool_index = np.flatnonzero(~labelled)
+    selectable = ~labelled if selectable is None else np.asarray(selectable) & ~labelled
+    return phi[pool_index], phi[labelled], pool_index, selectable[pool_index]
+
+
+def run(name, phi, b, *, key, labelled=None, available=None):
     kwargs = {"noise": NOISE} if name in ("maxdet", "bait") else {}
-    return select.kernel_batch(features, b, method=name, key=key, available=available, **kwargs)
+    return select.kernel_batch(
+        phi, b, method=name, key=key, labelled=labelled, available=available, **kwargs
+    )
 
 
 # --- numpy references ----------------------------------------------------------------------------
@@ -136,110 +154,139 @@ def bait_reference(pool, train, b, noise, factor, available):
     return chosen
 
 
-# --- brute-force agreement -----------------------------------------------------------------------
-
-
-def as_numpy(f):
-    return np.asarray(f.pool, np.float64), np.asarray(f.train, np.float64)
+# --- brute-force agreement (and with the old Features(pool, train) API) ------------------------
 
 
 @pytest.mark.parametrize("transform", TRANSFORMS)
 def test_maxdiag_is_argsort(rng, transform):
-    f = problem(rng)
-    available = rng.random(40) < 0.7
-    got = transform(lambda f, a: select.maxdiag(f, 6, available=a))(f, jnp.asarray(available))
-    diag = np.where(available, (np.asarray(f.pool) ** 2).sum(1), -np.inf)
+    phi, labelled = problem(rng)
+    available = rng.random(45) < 0.7
+    fn = transform(lambda p, lab, a: select.maxdiag(p, 6, labelled=lab, available=a))
+    got = fn(phi, labelled, jnp.asarray(available))
+    diag = np.where(available & ~labelled, (np.asarray(phi) ** 2).sum(1), -np.inf)
     assert got.tolist() == np.argsort(-diag, kind="stable")[:6].tolist()
 
 
 @pytest.mark.parametrize("transform", TRANSFORMS)
 @pytest.mark.parametrize("noise", [1e-3, 0.5])
 def test_maxdet_every_step_maximises_the_log_determinant(rng, transform, noise):
-    f = problem(rng, N=15, P=4)
-    available = rng.random(15) < 0.8
-    fn = transform(lambda f, a: select.maxdet(f, 7, noise=noise, available=a))
-    got = fn(f, jnp.asarray(available))
-    assert got.tolist() == maxdet_reference(np.asarray(f.pool), 7, noise, available)
+    phi, labelled = problem(rng, N=15, L=3, P=4)
+    available = rng.random(18) < 0.8
+    fn = transform(lambda p, lab, a: select.maxdet(p, 7, labelled=lab, available=a, noise=noise))
+    got = fn(phi, labelled, jnp.asarray(available))
+    pool, _, pool_index, pool_available = split(phi, labelled, available)
+    assert got.tolist() == pool_index[maxdet_reference(pool, 7, noise, pool_available)].tolist()
 
 
 def test_maxdet_on_the_posterior_is_tp_mode(rng):
-    """Pivoting on the training points first is conditioning on them (the docstring's claim)."""
-    f = problem(rng, N=15, L=3, P=6)
-    got = select.maxdet(kf.posterior(f, noise=0.1), 5, noise=0.1)
-    pool, train = as_numpy(f)
-    assert got.tolist() == maxdet_reference(pool, 5, 0.1, np.ones(15, bool), train=train)
+    """Pivoting on the labelled points first is conditioning on them (the docstring's claim)."""
+    phi, labelled = problem(rng, N=15, L=3, P=6)
+    got = select.maxdet(kf.posterior(phi, labelled=labelled, noise=0.1), 5, labelled=labelled,
+                        noise=0.1)  # fmt: skip
+    pool, train, pool_index, _ = split(phi, labelled)
+    expected = maxdet_reference(pool, 5, 0.1, np.ones(15, bool), train=train)
+    assert got.tolist() == pool_index[expected].tolist()
 
 
 @pytest.mark.parametrize("L", [0, 5])
 @pytest.mark.parametrize("transform", TRANSFORMS)
 def test_maxdist_picks_the_farthest_point(rng, L, transform):
-    f = problem(rng, L=L)
-    available = rng.random(40) < 0.8
-    got = transform(lambda f, a: select.maxdist(f, 8, available=a))(f, jnp.asarray(available))
-    assert got.tolist() == maxdist_reference(*as_numpy(f), 8, available)
+    phi, labelled = problem(rng, L=L)
+    available = rng.random(40 + L) < 0.8
+    fn = transform(lambda p, lab, a: select.maxdist(p, 8, labelled=lab, available=a))
+    got = fn(phi, labelled, jnp.asarray(available))
+    pool, train, pool_index, pool_available = split(phi, labelled, available)
+    assert got.tolist() == pool_index[maxdist_reference(pool, train, 8, pool_available)].tolist()
 
 
 @pytest.mark.parametrize("L", [0, 5, 1500])
 @pytest.mark.parametrize("transform", TRANSFORMS)
 def test_lcmd_matches_bmdal_transcription(rng, L, transform):
-    f = problem(rng, N=60, L=L)
-    available = rng.random(60) < 0.8
-    got = transform(lambda f, a: select.lcmd(f, 10, available=a))(f, jnp.asarray(available))
-    assert got.tolist() == lcmd_reference(*as_numpy(f), 10, available)
+    phi, labelled = problem(rng, N=60, L=L)
+    available = rng.random(60 + L) < 0.8
+    fn = transform(lambda p, lab, a: select.lcmd(p, 10, labelled=lab, available=a))
+    got = fn(phi, labelled, jnp.asarray(available))
+    pool, train, pool_index, pool_available = split(phi, labelled, available)
+    assert got.tolist() == pool_index[lcmd_reference(pool, train, 10, pool_available)].tolist()
 
 
 @pytest.mark.parametrize("transform", TRANSFORMS)
 def test_frankwolfe_matches_bmdal_transcription(rng, transform):
-    f = problem(rng)
-    available = rng.random(40) < 0.8
-    got = transform(lambda f, a: select.frankwolfe(f, 8, available=a))(f, jnp.asarray(available))
-    assert got.tolist() == frankwolfe_reference(np.asarray(f.pool), 8, available)
+    phi, labelled = problem(rng)
+    available = rng.random(45) < 0.8
+    fn = transform(lambda p, lab, a: select.frankwolfe(p, 8, labelled=lab, available=a))
+    got = fn(phi, labelled, jnp.asarray(available))
+    pool, _, pool_index, pool_available = split(phi, labelled, available)
+    assert got.tolist() == pool_index[frankwolfe_reference(pool, 8, pool_available)].tolist()
 
 
 @pytest.mark.parametrize("factor", [1.0, 2.0, 1.5])
 @pytest.mark.parametrize("transform", TRANSFORMS)
 def test_bait_matches_brute_force_forward_backward(rng, factor, transform):
-    f = problem(rng, N=14, L=3, P=5)
-    available = np.ones(14, bool)
-    available[rng.choice(14, 3, replace=False)] = False
+    phi, labelled = problem(rng, N=14, L=3, P=5)
+    available = np.ones(17, bool)
+    available[rng.choice(17, 4, replace=False)] = False
     fn = transform(
-        lambda f, a: select.bait(f, 4, noise=0.1, overselection_factor=factor, available=a)
+        lambda p, lab, a: select.bait(
+            p, 4, labelled=lab, available=a, noise=0.1, overselection_factor=factor
+        )
     )
-    got = fn(f, jnp.asarray(available))
-    assert got.tolist() == bait_reference(*as_numpy(f), 4, 0.1, factor, available)
+    got = fn(phi, labelled, jnp.asarray(available))
+    pool, train, pool_index, pool_available = split(phi, labelled, available)
+    expected = bait_reference(pool, train, 4, 0.1, factor, pool_available)
+    assert got.tolist() == pool_index[expected].tolist()
 
 
 @pytest.mark.parametrize("noise", [1e-3, 0.1])
 def test_bait_forward_is_ev_gp_with_the_linear_kernel(rng, noise):
-    f = problem(rng, N=50, L=6, P=8)
-    targets = jnp.concatenate([f.pool, f.train])
-    expected = select.ev_gp(linear_kernel, f.pool, targets, 10, noise=noise)
-    got = select.bait(f, 10, noise=noise, overselection_factor=1.0)
+    phi, labelled = problem(rng, N=50, L=6, P=8)
+    # BAIT's targets are the unlabelled and the labelled rows: every row of phi.
+    expected = select.ev_gp(phi, phi, 10, kernel=linear_kernel, noise=noise, available=~labelled)
+    got = select.bait(phi, 10, labelled=labelled, noise=noise, overselection_factor=1.0)
     assert got.tolist() == expected.tolist()
-    # Conditioning on the training set: BAIT on posterior features = EV-GP with x_labelled.
-    expected = select.ev_gp(linear_kernel, f.pool, targets, 10, noise=noise, x_labelled=f.train)
-    got = select.bait(kf.posterior(f, noise=noise), 10, noise=noise, overselection_factor=1.0)
+    # Conditioning on the labelled rows: BAIT on posterior features = EV-GP given them.
+    expected = select.ev_gp(phi, phi, 10, kernel=linear_kernel, noise=noise, labelled=labelled)
+    post = kf.posterior(phi, labelled=labelled, noise=noise)
+    got = select.bait(post, 10, labelled=labelled, noise=noise, overselection_factor=1.0)
     assert got.tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("block_size", [1, 3, 64])
+def test_nearest_labelled_blocks_agree_with_the_full_distance_matrix(rng, block_size):
+    phi, labelled = problem(rng, N=30, L=7, P=3)
+    phi = phi.at[5].set(phi[np.flatnonzero(labelled)[2]])  # ties: the lower labelled index
+    phi = phi.at[np.flatnonzero(labelled)[4]].set(phi[np.flatnonzero(labelled)[1]])
+    min_sq, nearest, any_labelled = jax.jit(_nearest_labelled, static_argnums=2)(
+        phi, labelled, block_size
+    )
+    labelled_index = np.flatnonzero(labelled)
+    d = sq_dists(np.asarray(phi), np.asarray(phi)[labelled_index])
+    np.testing.assert_allclose(min_sq, d.min(1), atol=1e-12)
+    assert nearest.tolist() == labelled_index[np.argmin(d, axis=1)].tolist()
+    assert bool(any_labelled)
+    none = _nearest_labelled(phi, jnp.zeros(37, bool), block_size)
+    assert np.isinf(none[0]).all() and not bool(none[2])
 
 
 def test_kmeanspp_first_pick_is_proportional_to_squared_distance(key, rng):
-    f = problem(rng, N=6, L=2, P=3)
-    pool, train = (x.copy() for x in as_numpy(f))
-    pool[4] = train[1]  # a copy of a training point: probability 0
-    f = kf.Features(jnp.asarray(pool), f.train)
-    firsts = jax.jit(jax.vmap(lambda k: select.kmeanspp(f, 1, key=k)))(
+    phi, labelled = problem(rng, N=6, L=2, P=3)
+    pool, train, pool_index, _ = split(phi, labelled)
+    copy = pool_index[4]
+    phi = phi.at[copy].set(phi[np.flatnonzero(labelled)[1]])  # a copy of a labelled point
+    pool[4] = train[1]
+    firsts = jax.jit(jax.vmap(lambda k: select.kmeanspp(phi, 1, key=k, labelled=labelled)))(
         jax.random.split(key, 20_000)
     )[:, 0]
     min_sq = sq_dists(pool, train).min(1)
-    frequency = np.bincount(np.asarray(firsts), minlength=6) / 20_000
+    frequency = np.bincount(np.asarray(firsts), minlength=8)[pool_index] / 20_000
     np.testing.assert_allclose(frequency, min_sq / min_sq.sum(), atol=0.015)
-    assert frequency[4] == 0.0
+    assert frequency[4] == 0.0 and not np.isin(np.flatnonzero(labelled), firsts).any()
 
 
-def test_kmeanspp_without_training_points_starts_uniformly(key, rng):
-    f = problem(rng, N=5, L=0)
+def test_kmeanspp_without_labelled_points_starts_uniformly(key, rng):
+    phi, _ = problem(rng, N=5, L=0)
     available = jnp.asarray([True, False, True, True, True])
-    firsts = jax.vmap(lambda k: select.kmeanspp(f, 2, key=k, available=available))(
+    firsts = jax.vmap(lambda k: select.kmeanspp(phi, 2, key=k, available=available))(
         jax.random.split(key, 8000)
     )
     frequency = np.bincount(np.asarray(firsts[:, 0]), minlength=5) / 8000
@@ -248,10 +295,11 @@ def test_kmeanspp_without_training_points_starts_uniformly(key, rng):
 
 def test_kmeanspp_takes_positive_distances_before_duplicates(key, rng):
     pool = np.repeat(rng.normal(size=(3, 4)), [3, 1, 1], axis=0)  # points 0-2 coincide
-    f = kf.last_layer(pool, pool[:1])  # point 0's copies sit on a training point
+    phi = jnp.asarray(np.concatenate([pool[:1], pool]))  # row 0 is labelled
+    labelled = jnp.arange(6) == 0
     for k in jax.random.split(key, 20):
-        got = select.kmeanspp(f, 4, key=k).tolist()
-        assert sorted(got[:2]) == [3, 4] and set(got[2:]) <= {0, 1, 2}
+        got = select.kmeanspp(phi, 4, key=k, labelled=labelled).tolist()
+        assert sorted(got[:2]) == [4, 5] and set(got[2:]) <= {1, 2, 3}
 
 
 # --- properties of every method ------------------------------------------------------------------
@@ -260,92 +308,114 @@ def test_kmeanspp_takes_positive_distances_before_duplicates(key, rng):
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", METHODS)
 def test_distinct_available_and_jit_equals_eager(key, rng, name, dtype):
-    f = problem(rng, dtype=dtype)
-    available = jnp.asarray(rng.random(40) < 0.6)
-    eager = run(name, f, 7, key=key, available=available)
-    jitted = jax.jit(partial(run, name, b=7))(f, key=key, available=available)
+    phi, labelled = problem(rng, dtype=dtype)
+    available = jnp.asarray(rng.random(45) < 0.6)
+    eager = run(name, phi, 7, key=key, labelled=labelled, available=available)
+    jitted = jax.jit(partial(run, name, b=7))(phi, key=key, labelled=labelled, available=available)
     assert eager.dtype == jnp.int32 and eager.shape == (7,)
-    assert len(set(eager.tolist())) == 7 and bool(available[eager].all())
+    assert len(set(eager.tolist())) == 7 and bool((available & ~labelled)[eager].all())
     assert jitted.tolist() == eager.tolist()
 
 
 @pytest.mark.parametrize("name", METHODS)
-def test_vmap_over_feature_sets_and_masks(key, rng, name):
-    fs = [problem(rng, N=30, L=4) for _ in range(3)]
-    stacked = jax.tree.map(lambda *x: jnp.stack(x), *fs)
+def test_vmap_over_features_and_masks_with_different_numbers_of_labelled_points(key, rng, name):
+    problems = [problem(rng, N=30 - L, L=L) for L in (0, 3, 9)]
+    phis, labelled = (jnp.stack(x) for x in zip(*problems, strict=True))
     masks = jnp.asarray(rng.random((3, 30)) < 0.8)
     keys = jax.random.split(key, 3)
-    batched = jax.vmap(lambda f, k, a: run(name, f, 5, key=k, available=a))(stacked, keys, masks)
+
+    def one(p, k, lab, a):
+        return run(name, p, 5, key=k, labelled=lab, available=a)
+
+    batched = jax.vmap(one)(phis, keys, labelled, masks)
     for s in range(3):
-        assert batched[s].tolist() == run(name, fs[s], 5, key=keys[s], available=masks[s]).tolist()
+        assert batched[s].tolist() == one(phis[s], keys[s], labelled[s], masks[s]).tolist()
 
 
 @pytest.mark.parametrize("name", METHODS)
 @pytest.mark.parametrize("L", [0, 5])
 def test_can_choose_every_available_point(key, rng, name, L):
-    f = problem(rng, N=8, L=L)
-    available = jnp.asarray([True, False, True, True, False, True, True, False])
-    got = run(name, f, 5, key=key, available=available)
-    assert sorted(got.tolist()) == [0, 2, 3, 5, 6]
-    assert sorted(run(name, f, 8, key=key).tolist()) == list(range(8))
+    phi, labelled = problem(rng, N=8, L=L)
+    unlabelled = np.flatnonzero(~labelled)
+    available = np.ones(8 + L, bool)
+    available[unlabelled[[1, 4, 7]]] = False
+    got = run(name, phi, 5, key=key, labelled=labelled, available=jnp.asarray(available))
+    assert sorted(got.tolist()) == unlabelled[[0, 2, 3, 5, 6]].tolist()
+    assert sorted(run(name, phi, 8, key=key, labelled=labelled).tolist()) == unlabelled.tolist()
 
 
 @pytest.mark.parametrize("name", [n for n in METHODS if n != "kmeanspp"])
 def test_unavailable_points_are_absent(key, rng, name):
-    """Selecting with a mask equals selecting from the masked-out pool, indices mapped back."""
-    f = problem(rng)
-    available = rng.random(40) < 0.6
-    kept = np.flatnonzero(available)
-    sub = kf.Features(f.pool[kept], f.train)
-    got = run(name, f, 6, key=key, available=jnp.asarray(available))
-    assert got.tolist() == kept[np.asarray(run(name, sub, 6, key=key))].tolist()
+    """Selecting with a mask equals selecting from the pool without those rows, mapped back."""
+    phi, labelled = problem(rng)
+    available = rng.random(45) < 0.6
+    kept = np.flatnonzero(available | labelled)
+    got = run(name, phi, 6, key=key, labelled=labelled, available=jnp.asarray(available))
+    sub = run(name, phi[kept], 6, key=key, labelled=labelled[kept])
+    assert got.tolist() == kept[np.asarray(sub)].tolist()
+
+
+def test_labelled_rows_never_selected_even_when_available(key, rng):
+    phi, labelled = problem(rng, N=10, L=20)
+    for name in METHODS:
+        got = run(name, phi, 10, key=key, labelled=labelled, available=jnp.ones(30, bool))
+        assert sorted(got.tolist()) == np.flatnonzero(~labelled).tolist(), name
 
 
 def test_float32_matches_float64_on_well_separated_problems(rng):
-    f = problem(rng)
+    phi, labelled = problem(rng)
     for name in ("maxdiag", "maxdist", "lcmd", "frankwolfe", "maxdet", "bait"):
-        single = run(name, jax.tree.map(lambda x: x.astype(np.float32), f), 6, key=None)
-        assert single.tolist() == run(name, f, 6, key=None).tolist(), name
+        single = run(name, phi.astype(np.float32), 6, key=None, labelled=labelled)
+        assert single.tolist() == run(name, phi, 6, key=None, labelled=labelled).tolist(), name
 
 
-def test_no_recompile_on_second_call(rng):
-    f = problem(rng)
-    select.lcmd(f, 4)
-    select.bait(f, 4, noise=0.1)
-    cores = (select._kernel_batch._lcmd, select._kernel_batch._bait)
-    before = [core._cache_size() for core in cores]
-    select.lcmd(problem(rng), 4, available=jnp.asarray(rng.random(40) < 0.9))
-    select.bait(problem(rng), 4, noise=0.2)
-    assert [core._cache_size() for core in cores] == before
+def test_no_recompile_when_the_labelled_set_grows(key, rng):
+    phi, labelled = problem(rng, N=30, L=10)
+    cores = {
+        "lcmd": select._kernel_batch._lcmd,
+        "maxdist": select._kernel_batch._maxdist,
+        "kmeanspp": select._kernel_batch._kmeanspp,
+        "bait": select._kernel_batch._bait,
+    }
+    for name in cores:
+        run(name, phi, 4, key=key, labelled=labelled)
+    before = [core._cache_size() for core in cores.values()]
+    grown = labelled | jnp.asarray(rng.random(40) < 0.3)
+    for name in cores:
+        run(
+            name, phi + 1.0, 4, key=key, labelled=grown, available=jnp.asarray(rng.random(40) < 0.9)
+        )
+    assert [core._cache_size() for core in cores.values()] == before
 
 
 def test_invalid_arguments(key, rng):
-    f = problem(rng, N=6, L=2, P=3)
+    phi, labelled = problem(rng, N=6, L=2, P=3)
     with pytest.raises(TypeError, match="floating"):
-        select.lcmd(kf.Features(jnp.ones((6, 3), int), jnp.ones((2, 3), int)), 2)
+        select.lcmd(jnp.ones((8, 3), int), 2)
     with pytest.raises(ValueError, match="rank 2"):
-        select.maxdist(kf.Features(f.pool[None], f.train), 2)
-    with pytest.raises(ValueError, match="P = 3"):
-        select.maxdet(kf.Features(f.pool, f.train[:, :2]), 2)
+        select.maxdist(phi[None], 2)
     with pytest.raises(ValueError, match="NaN"):
-        select.bait(kf.Features(f.pool.at[0, 0].set(jnp.nan), f.train), 2)
-    with pytest.raises(ValueError, match="inf"):
-        select.frankwolfe(kf.Features(f.pool, f.train.at[0, 0].set(jnp.inf)), 2)
+        select.bait(phi.at[0, 0].set(jnp.nan), 2)
+    with pytest.raises(ValueError, match="NaN or inf"):
+        select.frankwolfe(phi.at[3, 1].set(jnp.inf), 2)
     with pytest.raises(ValueError, match="empty"):
-        select.maxdiag(kf.Features(f.pool[:0], f.train), 1)
-    with pytest.raises(TypeError, match="Features"):
-        select.lcmd(f.pool, 2)
+        select.maxdiag(phi[:0], 1)
+    with pytest.raises(TypeError, match="labelled must be a boolean"):
+        select.lcmd(phi, 2, labelled=labelled.astype(int))
+    with pytest.raises(ValueError, match="labelled must have shape"):
+        select.maxdist(phi, 2, labelled=labelled[:5])
+    two = jnp.zeros(8, bool).at[np.flatnonzero(~labelled)[:2]].set(True)
     with pytest.raises(ValueError, match="larger than the number of available"):
-        select.lcmd(f, 3, available=jnp.asarray([True, True, False, False, False, False]))
+        select.lcmd(phi, 3, labelled=labelled, available=two | labelled)
     with pytest.raises(ValueError, match="b must be >= 1"):
-        select.maxdist(f, 0)
+        select.maxdist(phi, 0)
     with pytest.raises(ValueError, match=r"unknown kernel selection method 'k-center'.*lcmd"):
-        select.kernel_batch(f, 2, method="k-center")
+        select.kernel_batch(phi, 2, method="k-center")
     with pytest.raises(ValueError, match="key"):
-        select.kernel_batch(f, 2, method="kmeanspp")
+        select.kernel_batch(phi, 2, method="kmeanspp")
     with pytest.raises(ValueError, match="noise"):
-        select.bait(f, 2, noise=0.0)
+        select.bait(phi, 2, noise=0.0)
     with pytest.raises(ValueError, match="noise"):
-        select.maxdet(f, 2, noise=-1.0)
+        select.maxdet(phi, 2, noise=-1.0)
     with pytest.raises(ValueError, match="overselection_factor"):
-        select.bait(f, 2, overselection_factor=0.5)
+        select.bait(phi, 2, overselection_factor=0.5)

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxal import kernel_features as kf, kernels, select
+from jaxal import kernels, select
 from jaxal.select import (
     _batch_epig,
     _batchbald,
@@ -66,46 +66,53 @@ def pool(dtype, seed=0):
         "x": jnp.asarray(x),
         "available": jnp.asarray(available),
         "labelled": jnp.asarray(~available & (rng.random(N) < 0.5)),
-        "features": kf.Features(jnp.asarray(x), jnp.asarray(rng.normal(size=(L, D)), dtype)),
+        "many_labelled": jnp.asarray(rng.permutation(N) < L),  # the kernel methods' centres
         "clusters": jnp.asarray(rng.integers(0, 5, N)),
     }
 
 
 # name -> (argument names, fn(key, *arguments, memory_budget=))
 CALLS = {
-    "top_k": (("scores", "available"), lambda k, s, a, **m: select.top_k(s, B, a, **m)),
+    "top_k": (("scores", "available"), lambda k, s, a, **m: select.top_k(s, B, available=a, **m)),
     "stochastic": (
         ("scores", "available"),
-        lambda k, s, a, **m: select.stochastic(k, s, B, "softrank", available=a, **m),
+        lambda k, s, a, **m: select.stochastic(s, B, key=k, mode="softrank", available=a, **m),
     ),
-    "random": (("available",), lambda k, a, **m: select.random(k, N, B, a, **m)),
+    "random": (("available",), lambda k, a, **m: select.random(N, B, key=k, available=a, **m)),
     "gumbel_top_k": (
         ("scores", "available"),
-        lambda k, s, a, **m: select.gumbel_top_k(k, s, B, a, **m),
+        lambda k, s, a, **m: select.gumbel_top_k(s, B, key=k, available=a, **m),
     ),
     "batchbald": (
         ("log_probs", "available"),
         lambda k, lp, a, **m: select.batchbald(lp, B, key=k, num_samples=60, available=a, **m),
     ),
-    "ical": (("log_probs", "available"), lambda k, lp, a, **m: select.ical(k, lp, B, **m)),
-    "ev_gp": (
-        ("x", "available"),
-        lambda k, x, a, **m: select.ev_gp(KERNEL, x, x[:50], B, available=a, **m),
+    "ical": (
+        ("log_probs", "available"),
+        lambda k, lp, a, **m: select.ical(lp, B, key=k, available=a, **m),
     ),
-    "badge": (("x", "available"), lambda k, x, a, **m: select.badge(k, x, B, a, **m)),
+    "ev_gp": (
+        ("x", "labelled", "available"),
+        lambda k, x, lab, a, **m: select.ev_gp(
+            x, x[:50], B, kernel=KERNEL, labelled=lab, available=a, **m
+        ),
+    ),
+    "badge": (("x", "available"), lambda k, x, a, **m: select.badge(x, B, key=k, available=a, **m)),
     "coreset": (
         ("x", "labelled", "available"),
-        lambda k, x, lab, a, **m: select.coreset(x, B, lab, a, **m),
+        lambda k, x, lab, a, **m: select.coreset(x, B, labelled=lab, available=a, **m),
     ),
     "typiclust": (
         ("x", "labelled", "available"),
         lambda k, x, lab, a, **m: select.typiclust(
-            k, x, B, lab, num_clusters=12, kmeans_iterations=5, available=a, **m
+            x, B, key=k, labelled=lab, available=a, num_clusters=12, kmeans_iterations=5, **m
         ),
     ),
     "probcover": (
         ("x", "labelled", "available"),
-        lambda k, x, lab, a, **m: select.probcover(x, B, lab, 0.8, a, **m),
+        lambda k, x, lab, a, **m: select.probcover(
+            x, B, radius=0.8, labelled=lab, available=a, **m
+        ),
     ),
     "probcover_radius": (
         ("x", "clusters"),
@@ -113,16 +120,22 @@ CALLS = {
     ),
     **{
         name: (
-            ("features", "available"),
-            lambda k, f, a, name=name, **m: select.kernel_batch(
-                f, B, method=name, key=k, available=a, **m
+            ("x", "many_labelled", "available"),
+            lambda k, phi, lab, a, name=name, **m: select.kernel_batch(
+                phi, B, method=name, key=k, labelled=lab, available=a, **m
             ),
         )
         for name in ("maxdiag", "maxdet", "maxdist", "kmeanspp", "lcmd", "frankwolfe", "bait")
     },
     "kernel_batch": (
-        ("features", "available"),
-        lambda k, f, a, **m: select.kernel_batch(f, B, key=k, available=a, **m),
+        ("x", "many_labelled", "available"),
+        lambda k, phi, lab, a, **m: select.kernel_batch(
+            phi, B, key=k, labelled=lab, available=a, **m
+        ),
+    ),
+    "kmeans": (
+        ("x",),
+        lambda k, x, **m: select.kmeans(x, 5, key=k, **m),
     ),
     "batch_epig": (
         ("log_probs", "available"),
@@ -180,15 +193,17 @@ def test_top_k_in_chunks_is_identical_and_fits(rng, dtype):
     available = jnp.asarray(rng.random(num_points) < 0.8)
     budget = _top_k.top_k_words(num_points, b, chunk=64) * itemsize(dtype)
     assert _top_k.top_k_words(num_points, b) * itemsize(dtype) > 10 * budget
-    budgeted = compiled(lambda s, a: select.top_k(s, b, a, memory_budget=budget), scores, available)
+    budgeted = compiled(
+        lambda s, a: select.top_k(s, b, available=a, memory_budget=budget), scores, available
+    )
     assert budgeted.memory_analysis().temp_size_in_bytes <= budget
-    expected = select.top_k(scores, b, available)
+    expected = select.top_k(scores, b, available=available)
     np.testing.assert_array_equal(budgeted(scores, available), expected)
     np.testing.assert_array_equal(
-        select.top_k(scores, b, available, memory_budget=f"{budget / 1000}kB"), expected
+        select.top_k(scores, b, available=available, memory_budget=f"{budget / 1000}kB"), expected
     )
     with pytest.raises(ValueError, match="too small for top_k of b = 20: it needs at least"):
-        select.top_k(scores, b, available, memory_budget=budget // 4)
+        select.top_k(scores, b, available=available, memory_budget=budget // 4)
 
 
 @pytest.mark.parametrize("chunk", [1, 2, 5, 6, 7, 64, 299])
@@ -198,7 +213,7 @@ def test_chunked_top_k_breaks_ties_towards_the_lower_index(rng, chunk):
     for b in (1, B, 40):
         np.testing.assert_array_equal(
             _top_k._top_k_chunked(scores_N, available_N, b=b, chunk=chunk),
-            select.top_k(scores_N, b, available_N),
+            select.top_k(scores_N, b, available=available_N),
         )
 
 
@@ -274,9 +289,9 @@ BLOCKED = {
     "coreset": lambda R: _geometry.coreset_words(N, D, B, R),
     "typiclust": lambda R: _geometry.typiclust_words(N, D, B, 12, 20, R),
     "probcover_radius": lambda R: _geometry.probcover_radius_words(N, D, N, R),
-    "maxdist": lambda R: _kernel_batch.centre_words("maxdist", N, D, L, B, R),
-    "kmeanspp": lambda R: _kernel_batch.centre_words("kmeanspp", N, D, L, B, R),
-    "lcmd": lambda R: _kernel_batch.centre_words("lcmd", N, D, L, B, R),
+    "maxdist": lambda R: _kernel_batch.centre_words("maxdist", N, D, B, R),
+    "kmeanspp": lambda R: _kernel_batch.centre_words("kmeanspp", N, D, B, R),
+    "lcmd": lambda R: _kernel_batch.centre_words("lcmd", N, D, B, R),
 }
 
 
@@ -310,35 +325,40 @@ def problem(rng, dtype, num_points):
 def test_models_bound_xla(rng, dtype, num_points):
     x, scores, available = problem(rng, dtype, num_points)
     size, b, key = itemsize(dtype), 12, jax.random.key(0)
-    features = kf.Features(x, x[:30] + 1)
+    labelled = jnp.arange(num_points) < 30
     checks = [
         (
-            lambda s, a: select.top_k(s, b, a),
+            lambda s, a: select.top_k(s, b, available=a),
             (scores, available),
             _top_k.top_k_words(num_points, b),
         ),
         *[
             (
-                lambda s, a, mode=mode: select.stochastic(key, s, b, mode, available=a),
+                lambda s, a, mode=mode: select.stochastic(s, b, key=key, mode=mode, available=a),
                 (scores, available),
                 _stochastic.stochastic_words(num_points, b, mode),
             )
             for mode in ("power", "softmax", "softrank")
         ],
         (
-            lambda x: select.ev_gp(KERNEL, x, x[:40], b, x_labelled=x[:7] + 1),
+            lambda x: select.ev_gp(x, x[:40], b, kernel=KERNEL),
             (x,),
-            _ev_gp.ev_gp_words(num_points, 40, b, 7),
+            _ev_gp.ev_gp_words(num_points, 40, b),
         ),
         (
-            lambda f: select.maxdet(f, b),
-            (features,),
+            lambda x, lab: select.ev_gp(x, x[:40], b, kernel=KERNEL, labelled=lab),
+            (x, labelled),
+            _ev_gp.ev_gp_words(num_points, 40, b, labelled=True),
+        ),
+        (
+            lambda phi: select.maxdet(phi, b),
+            (x,),
             _kernel_batch.maxdet_words(num_points, b),
         ),
         (
-            lambda f: select.lcmd(f, b),
-            (features,),
-            _kernel_batch.centre_words("lcmd", num_points, 5, 30, b, 1024),
+            lambda phi, lab: select.lcmd(phi, b, labelled=lab),
+            (x, labelled),
+            _kernel_batch.centre_words("lcmd", num_points, 5, b, _kernel_batch.LABELLED_BLOCK_SIZE),
         ),
     ]
     for fn, args, words in checks:

@@ -1,5 +1,7 @@
 """Tests for jaxal.posterior: deep ensembles trained under vmap."""
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -70,11 +72,11 @@ def test_zero_weight_points_have_no_influence(key, blobs):
 
 def test_new_mask_does_not_recompile(key, blobs):
     x, y = blobs
-    traces = []
+    traces = itertools.count()  # an iterator is fingerprinted by identity, not by its state
     adam = optax.adam(1e-2)
 
     def counting_init(params):
-        traces.append(1)  # runs once per trace of train_ensemble
+        next(traces)  # runs once per trace of train_ensemble
         return adam.init(params)
 
     optimizer = optax.GradientTransformation(counting_init, adam.update)
@@ -82,7 +84,7 @@ def test_new_mask_does_not_recompile(key, blobs):
     for n in (10, 30):
         weights_N = (jnp.arange(64) < n).astype(jnp.float32)
         train(params, x, y, weights_N, key=key, optimizer=optimizer)
-    assert len(traces) == 1
+    assert next(traces) == 1
 
 
 def test_init_ensemble_rejects_bad_member_count(key, blobs):
@@ -185,3 +187,53 @@ def test_unknown_loss_is_a_clear_error(key, blobs):
             batch_size=4,
             loss="hinge",
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Posteriors by name and task
+
+CLASSIFICATION = ["bnn-nuts", "bnn-svi", "ensemble", "mc-dropout"]
+REGRESSION = ["bayesian-last-layer", "ensemble"]
+
+
+def test_names_by_task():
+    assert posterior.names(task="classification") == CLASSIFICATION
+    assert posterior.names(task="regression") == REGRESSION
+    assert posterior.names() == sorted(set(CLASSIFICATION + REGRESSION))
+
+
+@pytest.mark.parametrize("name", CLASSIFICATION)
+def test_every_classification_posterior_by_name_offers_features_and_outputs(name):
+    post = posterior.build(name, num_classes=3, num_samples=2, hidden=8, num_steps=5)
+    assert post.embed is not None and post.apply is not None
+    assert post is posterior.build(name, num_classes=3, num_samples=2, hidden=8, num_steps=5)
+
+
+def test_build_names_the_choices_for_the_task():
+    with pytest.raises(ValueError, match=r"choose one of \['bayesian-last-layer', 'ensemble'\]"):
+        posterior.build("mc-dropout", task="regression")
+    with pytest.raises(ValueError, match="unknown classification posterior 'gp'"):
+        posterior.build("gp", num_classes=2)
+    with pytest.raises(ValueError, match="task must be one of"):
+        posterior.build("ensemble", task="ranking", num_classes=2)
+    with pytest.raises(ValueError, match="num_classes must be an int >= 1; got None"):
+        posterior.build("ensemble")
+    with pytest.raises(ValueError, match="already registered"):
+        posterior.register("ensemble", task="regression")(lambda **settings: None)
+
+
+@pytest.mark.parametrize("name", REGRESSION)
+def test_regression_posteriors_by_name_fit_a_line(name, key):
+    noise_key, fit_key, predict_key = jax.random.split(key, 3)
+    x_N_1 = jnp.linspace(-1.0, 1.0, 48, dtype=jnp.float32)[:, None]
+    y_N = 2.0 * x_N_1[:, 0] + 0.05 * jax.random.normal(noise_key, (48,), jnp.float32)
+    post = posterior.build(
+        name, task="regression", num_samples=3, hidden=16, num_steps=300, learning_rate=1e-2
+    )
+    params = jax.jit(post.fit)(x_N_1, y_N, jnp.ones(48, jnp.float32), key=fit_key)
+    mean_K_N, var_K_N = jax.jit(post.predict)(params, x_N_1, key=predict_key)
+    assert mean_K_N.shape == var_K_N.shape == (3, 48)
+    assert bool(jnp.all(var_K_N > 0))
+    rmse = jnp.sqrt(jnp.mean((mean_K_N.mean(0) - 2.0 * x_N_1[:, 0]) ** 2))
+    assert float(rmse) < 0.15
+    assert post.embed(params, x_N_1, key=predict_key).shape[1:] == (48, 16)

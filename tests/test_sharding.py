@@ -32,7 +32,7 @@ SCRIPT = textwrap.dedent(
         return (
             scores,
             jaxal.select.top_k(scores, 10),
-            jaxal.select.stochastic(key, scores, 10),
+            jaxal.select.stochastic(scores, 10, key=key),
             jaxal.select.batchbald(log_probs, 4),
         )
 

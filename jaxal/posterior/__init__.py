@@ -1,10 +1,15 @@
 """Approximate posteriors that produce posterior predictive samples for the acquisitions.
 
-Every posterior is a :class:`Posterior` (``fit``, ``predict``): classification predictions are
-``log_probs [K, N, C]``, regression predictions ``(mean, var)`` each ``[K, N]``. Log-probs
-computed elsewhere enter through :func:`as_log_probs`. Factories: :func:`ensemble`,
+Every posterior is a :class:`Posterior` (``fit``, ``predict``, optional ``embed`` and
+``apply``, and a ``config``): classification predictions are ``log_probs [K, N, C]``,
+regression predictions ``(mean, var)`` each ``[K, N]``; ``embed`` gives each sample's
+last-layer features ``[K, N, H]`` (:func:`last_layer_inputs` of any flax model with a dense
+head), ``apply`` its raw outputs ``[K, N, O]``. Factories: :func:`ensemble`,
 :func:`ensemble_regression`, :func:`mc_dropout`, :func:`bnn_svi`, :func:`bnn_nuts`,
-:func:`laplace_last_layer` and :func:`bayesian_last_layer_regression`.
+:func:`laplace_last_layer`, :func:`bayesian_last_layer_regression` and
+:func:`neural_linear_regression`; equal settings build equal posteriors, which reuse the
+programs compiled for the first. By name and task: :func:`build`, :func:`names`. Log-probs
+computed elsewhere enter through :func:`as_log_probs`.
 """
 
 from jaxal.posterior._bnn import (
@@ -37,9 +42,11 @@ from jaxal.posterior._laplace import (
     laplace_last_layer as laplace_last_layer,
     linear_regression_posterior as linear_regression_posterior,
     mlp_features as mlp_features,
+    neural_linear_regression as neural_linear_regression,
     sample_gaussian as sample_gaussian,
     softmax_precision as softmax_precision,
 )
+from jaxal.posterior._last_layer import last_layer_inputs as last_layer_inputs
 from jaxal.posterior._registry import build as build, names as names, register as register
 
 __all__ = [
@@ -64,9 +71,11 @@ __all__ = [
     "ensemble_regression",
     "init_ensemble",
     "laplace_last_layer",
+    "last_layer_inputs",
     "linear_regression_posterior",
     "mc_dropout",
     "mlp_features",
+    "neural_linear_regression",
     "predictive_log_probs",
     "sample_gaussian",
     "softmax_precision",

@@ -15,7 +15,9 @@ never change, so one compiled ``fit`` serves every active-learning round. With N
 the small-problem "gold standard" posterior to compare cheaper approximations against.
 
 Both posteriors' ``params`` are ``K`` posterior samples: a dict of the sites ``w1 [K, D, H]``,
-``b1 [K, H]``, ``w2 [K, H, C]``, ``b2 [K, C]``; ``predict`` is deterministic given them.
+``b1 [K, H]``, ``w2 [K, H, C]``, ``b2 [K, C]``; ``predict`` (``[K, M, C]`` log-probs),
+``embed`` (the ``[K, M, H]`` hidden activations :math:`\tanh(W_1^\top x + b_1)`, the output
+layer's input) and ``apply`` (the ``[K, M, C]`` logits) are deterministic given them.
 """
 
 import functools
@@ -34,6 +36,7 @@ from numpyro.optim import optax_to_numpyro
 
 from jaxal.posterior._ensemble import check_positive, check_positive_int
 from jaxal.posterior._interface import Posterior
+from jaxal.posterior._make import make_posterior
 
 Samples = dict[str, Array]
 """Posterior samples of the BNN's sites, each with a leading ``K`` axis."""
@@ -53,9 +56,12 @@ def _allow_rank_promotion(fn: Callable) -> Callable:
     return wrapped
 
 
+def _hidden(theta: Samples, x: Float[Array, "M D"]) -> Float[Array, "M H"]:
+    return jnp.tanh(x @ theta["w1"] + theta["b1"][None])
+
+
 def _logits(theta: Samples, x: Float[Array, "M D"]) -> Float[Array, "M C"]:
-    hidden_M_H = jnp.tanh(x @ theta["w1"] + theta["b1"][None])
-    return hidden_M_H @ theta["w2"] + theta["b2"][None]
+    return _hidden(theta, x) @ theta["w2"] + theta["b2"][None]
 
 
 def bnn_model(
@@ -110,6 +116,20 @@ def _predict(samples, x, *, key=None):
     return bnn_log_probs(samples, x)
 
 
+def _embed(samples, x, *, key=None):
+    del key
+    return jax.vmap(_hidden, in_axes=(0, None))(samples, x)
+
+
+def _apply(samples, x):
+    return jax.vmap(_logits, in_axes=(0, None))(samples, x)
+
+
+def _make(name: str, settings: dict, fit: Callable) -> Posterior:
+    """A BNN posterior: ``fit`` draws the ``K`` samples, the rest reads them (module doc)."""
+    return make_posterior(name, settings, fit=fit, predict=_predict, embed=_embed, apply=_apply)
+
+
 def bnn_svi(
     num_classes: int,
     num_samples: int,
@@ -140,6 +160,15 @@ def bnn_svi(
     check_positive_int(num_samples, "num_samples")
     check_positive_int(num_steps, "num_steps")
     model = _model(num_classes, hidden, prior_scale)
+    settings = dict(
+        num_classes=num_classes,
+        num_samples=num_samples,
+        optimizer=optimizer,
+        num_steps=num_steps,
+        hidden=hidden,
+        prior_scale=prior_scale,
+        guide=guide,
+    )
 
     @_allow_rank_promotion
     def fit(x, y, weights, *, key):
@@ -153,7 +182,7 @@ def bnn_svi(
         state, _ = jax.lax.scan(step, svi.init(init_key, x, y, weights), length=num_steps)
         return q.sample_posterior(sample_key, svi.get_params(state), sample_shape=(num_samples,))
 
-    return Posterior(fit, _predict)
+    return _make("bnn_svi", settings, fit)
 
 
 def bnn_nuts(
@@ -188,6 +217,14 @@ def bnn_nuts(
     check_positive_int(num_warmup, "num_warmup")
     check_positive_int(thinning, "thinning")
     model = _model(num_classes, hidden, prior_scale)
+    settings = dict(
+        num_classes=num_classes,
+        num_samples=num_samples,
+        num_warmup=num_warmup,
+        thinning=thinning,
+        hidden=hidden,
+        prior_scale=prior_scale,
+    )
 
     @_allow_rank_promotion
     def fit(x, y, weights, *, key):
@@ -208,4 +245,4 @@ def bnn_nuts(
         _, z_K = jax.lax.scan(keep, state, length=num_samples)
         return jax.vmap(postprocess_fn)(z_K)
 
-    return Posterior(fit, _predict)
+    return _make("bnn_nuts", settings, fit)

@@ -26,7 +26,7 @@ marginal over masks is the same. Training (:func:`train_dropout`) keeps standard
 per-example masks, as Gal & Ghahramani and batchbald_redux do.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 
 import flax.linen as nn
@@ -35,8 +35,11 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PyTree
 
+from jaxal._config import Static
 from jaxal.posterior._ensemble import check_positive_int, weighted_minibatch_step
 from jaxal.posterior._interface import Posterior
+from jaxal.posterior._last_layer import last_layer_inputs, module_input
+from jaxal.posterior._make import make_posterior
 from jaxal.typing import Key
 
 
@@ -88,20 +91,36 @@ def dropout_log_probs(
     Returns:
       ``[K, M, C]`` log-probabilities.
     """
-
-    def sample(k):
-        dropout_key = jax.random.fold_in(key, k)
-
-        def point(x_D):
-            return model.apply(params, x_D[None], rngs={"dropout": dropout_key})[0]
-
-        return jax.vmap(point)(x)
-
-    logits_K_M_C = jax.vmap(sample)(jnp.arange(num_samples))
+    logits_K_M_C = _consistent_passes(model.apply, params, x, num_samples, key=key)
     return jax.nn.log_softmax(logits_K_M_C, axis=-1)
 
 
-@partial(jax.jit, static_argnames=("model", "optimizer", "num_steps", "batch_size"))
+def _consistent_passes(
+    forward: Callable[..., Array], params: PyTree, x: Array, num_samples: int, *, key: Key
+) -> Array:
+    """``forward(params, x, rngs=...)`` of ``K`` mask sets, each shared by every point.
+
+    Pass ``k`` applies ``forward`` to one point (``[1, ...]``) at a time under ``jax.vmap``
+    with the dropout rng ``jax.random.fold_in(key, k)`` unbatched (:func:`dropout_log_probs`).
+
+    Returns:
+      ``[K, M, ...]``: the outputs of every pass on every point.
+    """
+
+    def sample(k):
+        rngs = {"dropout": jax.random.fold_in(key, k)}
+        return jax.vmap(lambda x_m: forward(params, x_m[None], rngs=rngs)[0])(x)
+
+    return jax.vmap(sample)(jnp.arange(num_samples))
+
+
+def _without_dropout(next_fun, args, kwargs, context):
+    """A flax method interceptor that makes every ``nn.Dropout`` the identity."""
+    if isinstance(context.module, nn.Dropout) and context.method_name == "__call__":
+        return module_input(args, kwargs)
+    return next_fun(*args, **kwargs)
+
+
 def train_dropout(
     params: PyTree,
     x: Float[Array, "N D"],
@@ -119,6 +138,9 @@ def train_dropout(
     Each step draws ``batch_size`` indices with :math:`P(n) = w_n / \sum_m w_m` (points of
     weight 0 are never drawn, so their ``x`` and ``y`` cannot affect the result) and a fresh
     dropout mask, and takes one ``optimizer`` step on the mean softmax cross-entropy.
+    Jitted with ``model``, ``optimizer``, ``num_steps`` and ``batch_size`` static; an equal
+    model and an equal rebuilt optimizer reuse the compiled program
+    (:func:`jaxal._config.fingerprint`).
 
     Args:
       params: initial parameters of ``model``.
@@ -134,6 +156,22 @@ def train_dropout(
     Returns:
       The trained parameters.
     """
+    return _train_dropout(
+        params,
+        x,
+        y,
+        weights,
+        key=key,
+        model=Static(model),
+        optimizer=Static(optimizer),
+        num_steps=num_steps,
+        batch_size=batch_size,
+    )
+
+
+@partial(jax.jit, static_argnames=("model", "optimizer", "num_steps", "batch_size"))
+def _train_dropout(params, x, y, weights, *, key, model, optimizer, num_steps, batch_size):
+    model, optimizer = model.value, optimizer.value
     p_N = weights / jnp.sum(weights)
 
     def loss(params, x_B_D, y_B, dropout_key):
@@ -174,7 +212,10 @@ def mc_dropout(
     (:func:`dropout_log_probs`), each with one mask set shared by every point, so sample ``k``
     is the same network across the pool, as BatchBALD, EPIG and ICAL require. The key picks
     the masks: reuse one key to score a pool and its targets, or a pool in chunks or shards,
-    with the same posterior samples.
+    with the same posterior samples. ``embed(params, x, *, key)`` returns the ``[K, M, H]``
+    last-layer features (:func:`last_layer_inputs`) of the same ``K`` passes as ``predict``
+    with that key; ``apply(params, x)`` the ``[1, M, C]`` logits of the network with dropout
+    off (every ``nn.Dropout`` the identity: the mean network of inverted dropout).
 
     Args:
       model: a flax module mapping ``[..., D]`` to logits ``[..., C]`` that uses a
@@ -194,6 +235,13 @@ def mc_dropout(
       (8, 6, 2)
     """
     check_positive_int(num_samples, "num_samples")
+    settings = dict(
+        model=model,
+        num_samples=num_samples,
+        optimizer=optimizer,
+        num_steps=num_steps,
+        batch_size=batch_size,
+    )
 
     def fit(x, y, weights, *, key):
         params_key, dropout_key, train_key = jax.random.split(key, 3)
@@ -213,4 +261,14 @@ def mc_dropout(
     def predict(params, x, *, key):
         return dropout_log_probs(params, model, x, num_samples, key=key)
 
-    return Posterior(fit, predict)
+    def embed(params, x, *, key):
+        features = partial(last_layer_inputs, model)
+        return _consistent_passes(features, params, x, num_samples, key=key)
+
+    def apply(params, x):
+        with nn.intercept_methods(_without_dropout):
+            return model.apply(params, x)[None]
+
+    return make_posterior(
+        "mc_dropout", settings, fit=fit, predict=predict, embed=embed, apply=apply
+    )

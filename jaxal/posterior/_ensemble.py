@@ -21,7 +21,10 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PyTree
 
+from jaxal._config import Static
 from jaxal.posterior._interface import Posterior
+from jaxal.posterior._last_layer import last_layer_inputs
+from jaxal.posterior._make import make_posterior
 from jaxal.scores import _entropy
 from jaxal.typing import Key
 
@@ -127,7 +130,6 @@ def weighted_minibatch_step(
     return optax.apply_updates(params, updates), opt_state
 
 
-@partial(jax.jit, static_argnames=("model", "optimizer", "num_steps", "batch_size", "loss"))
 def train_ensemble(
     params: Params,
     x: Float[Array, "N D"],
@@ -151,8 +153,10 @@ def train_ensemble(
     (e.g. the hidden labels of the unlabelled pool) cannot affect the result. Independent
     minibatches per member add to the ensemble's diversity.
 
-    Jitted with ``model``, ``optimizer``, ``num_steps`` and ``batch_size`` static: new
-    ``weights`` of the same shape reuse the compiled program.
+    Jitted with ``model``, ``optimizer``, ``num_steps``, ``batch_size`` and ``loss`` static:
+    new ``weights`` of the same shape reuse the compiled program, and so do an equal model
+    and an equal rebuilt optimizer (a second ``optax.adam(1e-3)``; equality is
+    :func:`jaxal._config.fingerprint`'s).
 
     Args:
       params: stacked ``[K, ...]`` initial parameters (from :func:`init_ensemble`).
@@ -170,6 +174,23 @@ def train_ensemble(
     Returns:
       The trained stacked parameters.
     """
+    return _train_ensemble(
+        params,
+        x,
+        y,
+        weights,
+        key=key,
+        model=Static(model),
+        optimizer=Static(optimizer),
+        num_steps=num_steps,
+        batch_size=batch_size,
+        loss=loss,
+    )
+
+
+@partial(jax.jit, static_argnames=("model", "optimizer", "num_steps", "batch_size", "loss"))
+def _train_ensemble(params, x, y, weights, *, key, model, optimizer, num_steps, batch_size, loss):
+    model, optimizer = model.value, optimizer.value
     K = jax.tree.leaves(params)[0].shape[0]
     p_N = weights / jnp.sum(weights)
     objective = _member_loss(loss, model)
@@ -195,11 +216,21 @@ def train_ensemble(
     return params
 
 
+def _outputs(params: Params, model: nn.Module, x: Float[Array, "N D"]) -> Float[Array, "K N O"]:
+    """Every member's raw outputs (logits, or regression outputs): ``[K, N, O]``."""
+    return jax.vmap(lambda p: model.apply(p, x))(params)
+
+
+def _features(params: Params, model: nn.Module, x: Float[Array, "N D"]) -> Float[Array, "K N H"]:
+    """Every member's last-layer features (:func:`last_layer_inputs`): ``[K, N, H]``."""
+    return jax.vmap(lambda p: last_layer_inputs(model, p, x))(params)
+
+
 def ensemble_log_probs(
     params: Params, model: nn.Module, x: Float[Array, "N D"]
 ) -> Float[Array, "K N C"]:
     """Per-member predictive log-probabilities ``log p(y = c | x_n, theta_k)``: ``[K, N, C]``."""
-    return jax.vmap(lambda p: jax.nn.log_softmax(model.apply(p, x), axis=-1))(params)
+    return jax.nn.log_softmax(_outputs(params, model, x), axis=-1)
 
 
 def predictive_log_probs(
@@ -250,9 +281,19 @@ def ensemble(
     """A deep ensemble as a :class:`~jaxal.posterior.Posterior`.
 
     ``fit`` re-initialises the ``K = num_members`` members from ``key`` and trains them
-    together (:func:`train_ensemble`); ``predict`` returns their ``[K, M, C]`` log-probs.
+    together (:func:`train_ensemble`); ``predict`` returns their ``[K, M, C]`` log-probs,
+    ``embed`` their ``[K, M, H]`` last-layer features (:func:`last_layer_inputs`) and
+    ``apply`` their ``[K, M, C]`` logits. Equal settings (an equal ``model``, an equal
+    rebuilt ``optimizer``) give an equal posterior, which reuses the compiled programs.
     """
     check_positive_int(num_members, "num_members")
+    settings = dict(
+        model=model,
+        num_members=num_members,
+        optimizer=optimizer,
+        num_steps=num_steps,
+        batch_size=batch_size,
+    )
 
     def fit(x, y, weights, *, key):
         return _fit_from_scratch(
@@ -272,7 +313,14 @@ def ensemble(
         del key  # deterministic given the members
         return ensemble_log_probs(params, model, x)
 
-    return Posterior(fit, predict)
+    def embed(params, x, *, key=None):
+        del key
+        return _features(params, model, x)
+
+    def apply(params, x):
+        return _outputs(params, model, x)
+
+    return make_posterior("ensemble", settings, fit=fit, predict=predict, embed=embed, apply=apply)
 
 
 class RegressionEnsembleParams(NamedTuple):
@@ -297,14 +345,19 @@ def ensemble_regression(
     ``loss="squared-error"``) and sets each member's noise variance to its weighted mean
     squared training residual, :math:`\sigma_k^2 = \sum_n w_n (f_k(x_n) - y_n)^2 / \sum_n
     w_n`. ``predict`` returns ``(mean, var)``, each ``[K, M]``: the members' outputs and their
-    :math:`\sigma_k^2` (the Gaussian mixture the regression scores consume). With
+    :math:`\sigma_k^2` (the Gaussian mixture the regression scores consume); ``embed`` the
+    members' ``[K, M, H]`` last-layer features, ``apply`` their ``[K, M, 1]`` outputs. With
     ``num_members=1`` this is the single network of the regression kernel framework
     (Holzmüller et al., 2023), whose features :mod:`jaxal.kernel_features` reads.
     """
     check_positive_int(num_members, "num_members")
-
-    def outputs(params, x):
-        return jax.vmap(lambda p: model.apply(p, x)[:, 0])(params)
+    settings = dict(
+        model=model,
+        num_members=num_members,
+        optimizer=optimizer,
+        num_steps=num_steps,
+        batch_size=batch_size,
+    )
 
     def fit(x, y, weights, *, key):
         params = _fit_from_scratch(
@@ -319,13 +372,22 @@ def ensemble_regression(
             batch_size=batch_size,
             loss="squared-error",
         )
-        residual_K_N = (outputs(params, x) - y[None]) ** 2
+        residual_K_N = (_outputs(params, model, x)[..., 0] - y[None]) ** 2
         noise_K = jnp.sum(residual_K_N * weights[None], axis=1) / jnp.sum(weights)
         return RegressionEnsembleParams(params, noise_K)
 
     def predict(fitted, x, *, key=None):
         del key  # deterministic given the members
-        mean_K_M = outputs(fitted.params, x)
+        mean_K_M = _outputs(fitted.params, model, x)[..., 0]
         return mean_K_M, jnp.broadcast_to(fitted.noise_variance[:, None], mean_K_M.shape)
 
-    return Posterior(fit, predict)
+    def embed(fitted, x, *, key=None):
+        del key
+        return _features(fitted.params, model, x)
+
+    def apply(fitted, x):
+        return _outputs(fitted.params, model, x)
+
+    return make_posterior(
+        "ensemble_regression", settings, fit=fit, predict=predict, embed=embed, apply=apply
+    )

@@ -28,8 +28,10 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PyTree
 
-from jaxal.posterior._ensemble import MLP, check_positive, check_positive_int
+from jaxal.posterior._ensemble import MLP, _fit_from_scratch, check_positive, check_positive_int
 from jaxal.posterior._interface import Posterior
+from jaxal.posterior._last_layer import last_layer_inputs
+from jaxal.posterior._make import make_posterior
 from jaxal.typing import Key
 
 FeatureFn = Callable[[Float[Array, "M D"]], Float[Array, "M F"]]
@@ -155,7 +157,9 @@ def laplace_last_layer(
     by ``num_steps`` L-BFGS steps) on the fixed features and returns the Gaussian
     :math:`\mathcal N(W_\text{MAP}, H^{-1})`, :math:`H` from :func:`softmax_precision`;
     ``key`` is unused (the fit is deterministic). ``predict(params, x, *, key)`` draws
-    ``K = num_samples`` weight samples and returns their ``[K, M, C]`` log-softmax.
+    ``K = num_samples`` weight samples and returns their ``[K, M, C]`` log-softmax;
+    ``embed(params, x)`` is the feature map, ``[1, M, F]`` (shared by every sample). No
+    ``apply``: the gradient kernel of a linear last layer is the last-layer kernel itself.
 
     Args:
       feature_fn: fixed features ``[M, D] -> [M, F]`` (a bias feature is appended).
@@ -169,6 +173,13 @@ def laplace_last_layer(
     check_positive_int(num_samples, "num_samples")
     check_positive_int(num_steps, "num_steps")
     check_positive(prior_precision, "prior_precision")
+    settings = dict(
+        feature_fn=feature_fn,
+        num_classes=num_classes,
+        num_samples=num_samples,
+        prior_precision=prior_precision,
+        num_steps=num_steps,
+    )
 
     def fit(x, y, weights, *, key):
         del key  # deterministic
@@ -191,7 +202,19 @@ def laplace_last_layer(
         )
         return jax.nn.log_softmax(jnp.einsum("mp,kpc->kmc", phi_M_P, samples_K_P_C), axis=-1)
 
-    return Posterior(fit, predict)
+    return make_posterior(
+        "laplace_last_layer", settings, fit=fit, predict=predict, embed=_embedding(feature_fn)
+    )
+
+
+def _embedding(feature_fn: FeatureFn) -> Callable[..., Array]:
+    """``embed(params, x, *, key) -> [1, M, F]``: fixed features, the same for every sample."""
+
+    def embed(params, x, *, key=None):
+        del params, key
+        return feature_fn(x)[None]
+
+    return embed
 
 
 def linear_regression_posterior(
@@ -262,6 +285,8 @@ def bayesian_last_layer_regression(
     (``key`` unused); ``predict(params, x, *, key)`` draws ``K = num_samples`` weight
     vectors :math:`\theta_k` and returns ``(mean, var)``, each ``[K, M]``:
     :math:`\mu_k(x) = \theta_k^\top \phi(x)` and the noise variance :math:`\sigma^2`.
+    ``embed(params, x)`` is the feature map, ``[1, M, F]``; no ``apply`` (as for
+    :func:`laplace_last_layer`).
 
     Args:
       feature_fn: fixed features ``[M, D] -> [M, F]`` (a bias feature is appended).
@@ -277,6 +302,13 @@ def bayesian_last_layer_regression(
     check_positive(prior_precision, "prior_precision")
     if noise_variance is not None:
         check_positive(noise_variance, "noise_variance")
+    settings = dict(
+        feature_fn=feature_fn,
+        num_samples=num_samples,
+        prior_precision=prior_precision,
+        noise_variance=noise_variance,
+        num_evidence_steps=num_evidence_steps,
+    )
 
     def fit(x, y, weights, *, key):
         del key  # deterministic
@@ -290,11 +322,104 @@ def bayesian_last_layer_regression(
         )
 
     def predict(params, x, *, key):
-        phi_M_P = _with_bias(feature_fn(x))
-        mean_K_M = sample_gaussian(params.weights, num_samples, key=key) @ phi_M_P.T
-        return mean_K_M, jnp.full_like(mean_K_M, params.noise_variance)
+        return _regression_samples(params, feature_fn(x), num_samples, key=key)
 
-    return Posterior(fit, predict)
+    return make_posterior(
+        "bayesian_last_layer_regression",
+        settings,
+        fit=fit,
+        predict=predict,
+        embed=_embedding(feature_fn),
+    )
+
+
+def _regression_samples(
+    posterior: LinearRegressionPosterior, features_M_F: Array, num_samples: int, *, key: Key
+) -> tuple[Float[Array, "K M"], Float[Array, "K M"]]:
+    """``(mean, var)`` of ``K`` weight samples on the features (a bias feature is appended)."""
+    phi_M_P = _with_bias(features_M_F)
+    mean_K_M = sample_gaussian(posterior.weights, num_samples, key=key) @ phi_M_P.T
+    return mean_K_M, jnp.full_like(mean_K_M, posterior.noise_variance)
+
+
+def neural_linear_regression(
+    model: nn.Module,
+    num_samples: int,
+    *,
+    optimizer: optax.GradientTransformation,
+    num_steps: int,
+    batch_size: int,
+    prior_precision: float = 1.0,
+    num_evidence_steps: int = 50,
+) -> Posterior:
+    r"""A trained network's Bayesian last layer for regression ("neural linear"): a Posterior.
+
+    ``fit`` trains ``model`` (one output) by squared error from ``key``
+    (:func:`~jaxal.posterior.train_ensemble`, one member), then fits exact Bayesian linear
+    regression with an evidence-maximising noise variance (:func:`linear_regression_posterior`)
+    on its last-layer features :math:`h(x)` (:func:`~jaxal.posterior.last_layer_inputs`), as
+    Snoek et al. (ICML 2015) and Riquelme et al. (ICLR 2018); ``params`` is ``(network,
+    LinearRegressionPosterior)``. ``predict`` and ``embed`` are those of
+    :func:`bayesian_last_layer_regression` on the features :math:`h`; no ``apply``.
+
+    Args:
+      model: a flax module with one output whose output layer is an ``nn.Dense``, e.g.
+        ``MLP(num_classes=1, hidden=(128,))``.
+      num_samples: ``K >= 1`` weight samples per prediction.
+      optimizer: an optax transformation for the network, e.g. ``optax.adam(1e-3)``.
+      num_steps, batch_size: network training steps and minibatch size (static).
+      prior_precision: :math:`\lambda > 0`, the last layer's prior precision.
+      num_evidence_steps: static number of evidence updates of the noise variance.
+    """
+    check_positive_int(num_samples, "num_samples")
+    check_positive_int(num_evidence_steps, "num_evidence_steps")
+    check_positive(prior_precision, "prior_precision")
+    settings = dict(
+        model=model,
+        num_samples=num_samples,
+        optimizer=optimizer,
+        num_steps=num_steps,
+        batch_size=batch_size,
+        prior_precision=prior_precision,
+        num_evidence_steps=num_evidence_steps,
+    )
+
+    def fit(x, y, weights, *, key):
+        stacked = _fit_from_scratch(
+            model,
+            1,
+            x,
+            y,
+            weights,
+            key=key,
+            optimizer=optimizer,
+            num_steps=num_steps,
+            batch_size=batch_size,
+            loss="squared-error",
+        )
+        network = jax.tree.map(lambda p: p[0], stacked)
+        last_layer = linear_regression_posterior(
+            _with_bias(last_layer_inputs(model, network, x)),
+            y,
+            weights,
+            prior_precision=prior_precision,
+            noise_variance=None,
+            num_evidence_steps=num_evidence_steps,
+        )
+        return network, last_layer
+
+    def predict(params, x, *, key):
+        network, last_layer = params
+        features_M_H = last_layer_inputs(model, network, x)
+        return _regression_samples(last_layer, features_M_H, num_samples, key=key)
+
+    def embed(params, x, *, key=None):
+        del key
+        return last_layer_inputs(model, params[0], x)[None]
+
+    return make_posterior(
+        "neural_linear_regression", settings, fit=fit, predict=predict, embed=embed
+    )
 
 
 def mlp_features(model: MLP, params: PyTree) -> FeatureFn:

@@ -26,7 +26,7 @@ def _validated(log_probs: LogProbs) -> Array:
     return check.log_probs(log_probs, on_trace="skip")
 
 
-@register("predictive_entropy", task="classification")
+@register("entropy", task="classification")
 @budgeted(entropy_words, task="classification")
 def predictive_entropy(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Entropy of the posterior predictive (max-entropy acquisition).
@@ -42,7 +42,7 @@ def predictive_entropy(log_probs: LogProbs) -> Float[Array, " N"]:
     return _entropy.predictive_entropy(_validated(log_probs))
 
 
-@register("expected_entropy", task="classification")
+@register("expected-entropy", task="classification")
 @budgeted(entropy_words, task="classification")
 def expected_entropy(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Mean entropy of the per-sample predictives (aleatoric part of the predictive entropy).
@@ -97,7 +97,7 @@ def margin(log_probs: LogProbs) -> Float[Array, " N"]:
     return 1.0 - (top2[:, 0] - top2[:, 1])
 
 
-@register("least_confidence", task="classification")
+@register("least-confidence", task="classification")
 @budgeted(probability_words, task="classification")
 def least_confidence(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""One minus the largest predictive probability: :math:`1 - \max_c \bar p_c`.
@@ -107,7 +107,7 @@ def least_confidence(log_probs: LogProbs) -> Float[Array, " N"]:
     return 1.0 - jnp.max(_mean_probs(_validated(log_probs)), axis=-1)
 
 
-@register("variation_ratios", task="classification")
+@register("variation-ratios", task="classification")
 @budgeted(vote_words, task="classification")
 def variation_ratios(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Variation ratios (Freeman, 1965): disagreement of the samples' hard predictions.
@@ -122,7 +122,7 @@ def variation_ratios(log_probs: LogProbs) -> Float[Array, " N"]:
     return 1.0 - jnp.max(votes_N_C, axis=-1) / K
 
 
-@register("mean_std", task="classification")
+@register("mean-std", task="classification")
 @budgeted(spread_words, task="classification")
 def mean_std(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Mean over classes of the standard deviation over samples of the probabilities.

@@ -18,7 +18,7 @@ def _total_variance(mean: Array, var: Array) -> Array:
     return jnp.var(mean, axis=0) + jnp.mean(var, axis=0)
 
 
-@register("predictive_variance", task="regression")
+@register("predictive-variance", task="regression")
 @budgeted(gaussian_words, task="regression")
 def predictive_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, " N"]:
     r"""Variance of the mixture predictive (law of total variance).
@@ -31,7 +31,7 @@ def predictive_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, " 
     return _total_variance(mean, var)
 
 
-@register("epistemic_variance", task="regression")
+@register("epistemic-variance", task="regression")
 @budgeted(gaussian_words, task="regression")
 def epistemic_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, " N"]:
     r"""Variance of the per-sample means, :math:`\operatorname{Var}_k \mu_k` (``ddof = 0``).
@@ -42,7 +42,7 @@ def epistemic_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, " N
     return jnp.var(mean, axis=0)
 
 
-@register("gaussian_bald", task="regression")
+@register("gaussian-bald", task="regression")
 @budgeted(gaussian_words, task="regression")
 def gaussian_bald(mean: GaussianMean, var: GaussianVar) -> Float[Array, " N"]:
     r"""Gaussian (moment-matched) approximation of BALD for regression.

@@ -1,7 +1,22 @@
 """Batch selection: turn scores or posterior samples into ``[b]`` pool indices.
 
-Every function takes ``available`` (bool ``[N]``, ``False`` = labelled or excluded) and never
-returns an unavailable or repeated index for valid input.
+One calling convention: the pool inputs and the batch size ``b`` are positional, everything
+else is keyword-only::
+
+    select.method(pool_inputs..., b, *, key=, available=, labelled=, hyperparameters...,
+                  memory_budget=)
+
+* ``key``: a PRNG key, required (no default) for the random methods; :func:`batchbald` and
+  :func:`batch_epig` need it only when they sample configurations (``key=None`` otherwise);
+* ``available``: bool ``[N]``, ``False`` = labelled or excluded; ``None`` = every point;
+* ``labelled``: bool ``[N]``, the labelled set, only for the methods that use it
+  (such as :func:`coreset`, :func:`typiclust`, :func:`probcover`); ``None`` = none.
+  When ``labelled`` is given and ``available`` is ``None``, ``available`` defaults to
+  ``~labelled``; labelled points are never selected, even where ``available`` is ``True``;
+* hyperparameters keyword-only, with the papers' defaults;
+* ``memory_budget``: optional bound on the working memory (:mod:`jaxal.memory`).
+
+No function returns an unavailable, labelled or repeated index for valid input.
 """
 
 from jaxal.select._batch_epig import batch_epig as batch_epig
@@ -10,6 +25,7 @@ from jaxal.select._ev_gp import ev_gp as ev_gp
 from jaxal.select._geometry import (
     badge as badge,
     coreset as coreset,
+    kmeans as kmeans,
     probcover as probcover,
     probcover_radius as probcover_radius,
     typiclust as typiclust,
@@ -40,6 +56,7 @@ __all__ = [
     "gumbel_top_k",
     "ical",
     "kernel_batch",
+    "kmeans",
     "kmeanspp",
     "lcmd",
     "maxdet",

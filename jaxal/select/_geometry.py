@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from jaxal import check, memory
-from jaxal.select._gumbel import gumbel_top_k, gumbel_words
+from jaxal.select._gumbel import draw, gumbel_words
 from jaxal.typing import Available, Key
 
 DEFAULT_BLOCK_SIZE = 1024
@@ -32,6 +32,9 @@ DEFAULT_BLOCK_SIZE = 1024
 
 DEFAULT_KMEANS_ITERATIONS = 100
 """Lloyd iterations of TypiClust's k-means."""
+
+MAX_CLUSTERS = 500
+"""TypiClust's cap on the number of clusters (the authors' ``MAX_NUM_CLUSTERS``)."""
 
 
 def _sq_dist_to(x_N_D: Array, centre_D: Array) -> Array:
@@ -74,8 +77,16 @@ def _features(x: ArrayLike, name: str = "features") -> Array:
     return x
 
 
-def _selectable(labelled: ArrayLike, available: ArrayLike | None, N: int) -> tuple[Array, Array]:
-    """Validate ``labelled``; return it with ``available & ~labelled`` (must be non-empty)."""
+def _selectable(
+    labelled: ArrayLike | None, available: ArrayLike | None, N: int
+) -> tuple[Array, Array]:
+    """Validate the masks; return ``(labelled, available & ~labelled)`` (selectable: non-empty).
+
+    ``labelled = None`` means no labelled point; ``available = None`` means ``~labelled``
+    (the rule of :mod:`jaxal.select`).
+    """
+    if labelled is None:
+        labelled = jnp.zeros((N,), bool)
     labelled = jnp.asarray(labelled)
     if labelled.dtype != jnp.bool_:
         raise TypeError(f"labelled must be a boolean mask; got dtype {labelled.dtype}")
@@ -151,7 +162,7 @@ def _d2_seeding(keys_B: Array, x_N_D: Array, first: Array, available_N: Array) -
     available_N = available_N.at[first].set(False)
 
     def choose(i, min_sq_N, available_N):
-        return gumbel_top_k(keys_B[i - 1], jnp.log(min_sq_N), 1, available_N)[0]
+        return draw(keys_B[i - 1], jnp.log(min_sq_N), 1, available_N)[0]
 
     def update(min_sq_N, new):
         return jnp.minimum(min_sq_N, _sq_dist_to(x_N_D, x_N_D[new]))
@@ -172,11 +183,11 @@ def _badge(key: Key, x_N_D: Array, available_N: Array, *, b: int) -> Array:
 
 
 def badge(
-    key: Key,
     embeddings: Float[ArrayLike, "N D"],
     b: int,
-    available: Available | None = None,
     *,
+    key: Key,
+    available: Available | None = None,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     r"""BADGE batch (Ash et al., ICLR 2020): k-means++ seeding on gradient embeddings.
@@ -191,9 +202,9 @@ def badge(
     Compiled ``fori_loop`` keeping the ``[N]`` minimum squared distance: ``O(N D)`` a step.
 
     Args:
-      key: PRNG key.
       embeddings: ``[N, D]`` embeddings, typically :func:`jaxal.embeddings.badge` (``D = C H``).
       b: batch size, static Python int with ``1 <= b <= #available``.
+      key: PRNG key.
       available: optional bool ``[N]`` mask of selectable points.
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``), modelled
         as ``11 N + 4 b + 772`` numbers (:func:`badge_words`), all ``[N]`` state: a smaller
@@ -201,6 +212,12 @@ def badge(
 
     Returns:
       ``[b]`` distinct available indices, in the order they were chosen.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> g = jnp.array([[3.0, 0.0], [3.0, 0.0], [0.0, 1.0]])
+      >>> badge(g, 2, key=jax.random.key(0)).tolist()  # largest norm; its copy has weight 0
+      [0, 2]
     """
     x = _features(embeddings, "embeddings")
     N = x.shape[0]
@@ -254,9 +271,9 @@ def _coreset(
 def coreset(
     features: Float[ArrayLike, "N D"],
     b: int,
-    labelled: Bool[ArrayLike, " N"],
-    available: Available | None = None,
     *,
+    labelled: Bool[ArrayLike, " N"] | None = None,
+    available: Available | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
@@ -275,9 +292,9 @@ def coreset(
     Args:
       features: ``[N, D]`` features :math:`\phi`.
       b: batch size, static Python int with ``1 <= b <= #selectable``.
-      labelled: bool ``[N]``, the current labelled set (may be all ``False``).
-      available: optional bool ``[N]`` mask of selectable points; labelled points are never
-        selected whatever the mask says.
+      labelled: optional bool ``[N]``, the current labelled set; ``None``: none labelled.
+      available: optional bool ``[N]`` mask of selectable points; ``None``: ``~labelled``.
+        Labelled points are never selected whatever the mask says.
       block_size: rows of the labelled-distance matrix computed at once.
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``), modelled
         as ``16 N + 4 b + 256 + (N + D + 2) R`` numbers for blocks of ``R`` rows
@@ -285,6 +302,12 @@ def coreset(
 
     Returns:
       ``[b]`` distinct indices, in the order they were chosen.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> x = jnp.array([[0.0], [1.0], [2.0], [10.0]])
+      >>> coreset(x, 2, labelled=jnp.array([True, False, False, False])).tolist()
+      [3, 2]
     """
     x = _features(features)
     N, D = x.shape
@@ -304,12 +327,23 @@ def coreset(
 # --- TypiClust -----------------------------------------------------------------------------------
 
 
-def _assign(x_N_D: Array, centres_K_D: Array) -> Array:
-    return jnp.argmin(_sq_dists(x_N_D, centres_K_D), axis=1)
+def _assign(x_N_D: Array, centres_K_D: Array, active: Array | None = None) -> Array:
+    """``[N]`` nearest centre; only the first ``active`` centres count when given."""
+    sq_N_K = _sq_dists(x_N_D, centres_K_D)
+    if active is not None:
+        sq_N_K = jnp.where(jnp.arange(centres_K_D.shape[0])[None, :] < active, sq_N_K, jnp.inf)
+    return jnp.argmin(sq_N_K, axis=1)
 
 
-def _kmeans(key: Key, x_N_D: Array, num_clusters: int, iterations: int) -> Array:
-    """Lloyd's k-means with k-means++ initialisation; returns the ``[N]`` cluster labels."""
+def _kmeans(
+    key: Key, x_N_D: Array, num_clusters: int, iterations: int, active: Array | None = None
+) -> Array:
+    """Lloyd's k-means with k-means++ initialisation; returns the ``[N]`` cluster labels.
+
+    ``num_clusters`` (static) is the capacity; with ``active`` (traced) only the first
+    ``active`` centres of the k-means++ sequence are used, so the cluster count can change
+    between calls without changing any shape.
+    """
     N = x_N_D.shape[0]
     first_key, seed_key = jax.random.split(key)
     first = jax.random.randint(first_key, (), 0, N)
@@ -318,13 +352,59 @@ def _kmeans(key: Key, x_N_D: Array, num_clusters: int, iterations: int) -> Array
     ones_N = jnp.ones((N,), x_N_D.dtype)
 
     def lloyd(_, centres_K_D):
-        labels_N = _assign(x_N_D, centres_K_D)
+        labels_N = _assign(x_N_D, centres_K_D, active)
         sums_K_D = jax.ops.segment_sum(x_N_D, labels_N, num_clusters)
         counts_K = jax.ops.segment_sum(ones_N, labels_N, num_clusters)
         means_K_D = sums_K_D / jnp.maximum(counts_K, 1.0)[:, None]
         return jnp.where(counts_K[:, None] > 0, means_K_D, centres_K_D)  # empty: keep centre
 
-    return _assign(x_N_D, jax.lax.fori_loop(0, iterations, lloyd, centres_K_D))
+    return _assign(x_N_D, jax.lax.fori_loop(0, iterations, lloyd, centres_K_D), active)
+
+
+def kmeans_words(N: int, D: int, num_clusters: int) -> int:
+    """Working memory of :func:`kmeans` in numbers: ``(k + 16) N + 3 k D + 256`` plus the
+    k-means++ draw (the k-means part of :func:`typiclust_words`)."""
+    return (num_clusters + 16) * N + 3 * num_clusters * D + gumbel_words(N, 1) + 256
+
+
+def kmeans(
+    features: Float[ArrayLike, "N D"],
+    num_clusters: int,
+    *,
+    key: Key,
+    iterations: int = DEFAULT_KMEANS_ITERATIONS,
+    memory_budget: memory.Budget = None,
+) -> Int[Array, " N"]:
+    """Cluster labels ``[N]`` of Lloyd's k-means with k-means++ seeding (TypiClust's clusters).
+
+    ProbCover's self-supervised clusters (:func:`probcover_radius`) come from here too.
+    Compiled (``iterations`` Lloyd steps in a ``fori_loop``); an emptied cluster keeps its
+    centre. ``memory_budget`` bounds the working memory, modelled as :func:`kmeans_words`
+    numbers (the ``[N, k]`` distances are needed throughout: nothing is chunked, a smaller
+    budget raises ``ValueError``).
+
+    >>> x = jnp.array([[0.0], [0.1], [5.0], [5.1]])
+    >>> labels = kmeans(x, 2, key=jax.random.key(0))
+    >>> bool(labels[0] == labels[1]) and bool(labels[2] == labels[3] != labels[0])
+    True
+    """
+    x_N_D = _features(features)
+    for name, value in (("num_clusters", num_clusters), ("iterations", iterations)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+    if num_clusters > x_N_D.shape[0]:
+        raise ValueError(f"num_clusters = {num_clusters} exceeds the N = {x_N_D.shape[0]} points")
+    N, D = x_N_D.shape
+    memory.require(
+        memory_budget,
+        kmeans_words(N, D, num_clusters) * memory.itemsize(x_N_D),
+        what=f"kmeans on N = {N} points with {num_clusters} clusters",
+        hint="raise it, or cluster fewer points",
+    )
+    return _kmeans_jit(key, x_N_D, num_clusters=num_clusters, iterations=iterations)
+
+
+_kmeans_jit = jax.jit(_kmeans, static_argnames=("num_clusters", "iterations"))
 
 
 def _typicality(x_N_D: Array, labels_N: Array, num_neighbours: int, block_size: int) -> Array:
@@ -370,6 +450,7 @@ def _typiclust(
     x_N_D: Array,
     labelled_N: Array,
     available_N: Array,
+    active: Array | None,
     *,
     b: int,
     num_clusters: int,
@@ -378,7 +459,7 @@ def _typiclust(
     block_size: int,
 ) -> Array:
     N = x_N_D.shape[0]
-    labels_N = _kmeans(key, x_N_D, num_clusters, iterations)
+    labels_N = _kmeans(key, x_N_D, num_clusters, iterations, active)
     typicality_N = _typicality(x_N_D, labels_N, num_neighbours, block_size)
     size_K = jnp.bincount(labels_N, length=num_clusters)
     covered_K = jnp.bincount(labels_N, weights=labelled_N.astype(jnp.int32), length=num_clusters)
@@ -399,22 +480,24 @@ def _typiclust(
 
 
 def typiclust(
-    key: Key,
     features: Float[ArrayLike, "N D"],
     b: int,
-    labelled: Bool[ArrayLike, " N"],
     *,
+    key: Key,
+    labelled: Bool[ArrayLike, " N"] | None = None,
+    available: Available | None = None,
     num_neighbours: int = 20,
     kmeans_iterations: int = DEFAULT_KMEANS_ITERATIONS,
     num_clusters: int | None = None,
-    available: Available | None = None,
+    max_clusters: int = MAX_CLUSTERS,
     block_size: int = DEFAULT_BLOCK_SIZE,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     r"""TypiClust batch (Hacohen, Dekel, Weinshall, ICML 2022): typical points of new clusters.
 
     Clusters all ``N`` points by k-means (Lloyd, ``kmeans_iterations`` steps, k-means++
-    initialisation from ``key``) into ``|L| + b`` clusters. Then ``b`` times: take the cluster
+    initialisation from ``key``) into ``min(|L| + b, max_clusters)`` clusters (the authors'
+    code caps them at 500). Then ``b`` times: take the cluster
     with the fewest labelled-or-selected points, the largest among those (so first the
     clusters without labelled points, largest first), and add its most typical selectable
     point,
@@ -422,22 +505,26 @@ def typiclust(
     .. math:: \text{typicality}(x) = \Big(\frac1k \sum_{x' \in \text{kNN}(x)} \|x - x'\|\Big)^{-1},
 
     with the ``k = min(num_neighbours, |cluster| // 2)`` nearest neighbours taken within the
-    cluster (as in the authors' code). Unlike the authors' code, clusters are not capped at
-    500 and clusters of fewer than 5 points are not skipped.
+    cluster (as in the authors' code). Unlike the authors' code, clusters of fewer than 5
+    points are not skipped.
 
-    ``|L| + b`` fixes shapes, so it must be static: it is read from ``labelled`` when that is
-    concrete; under ``jit`` with a traced ``labelled`` pass ``num_clusters``.
+    The cluster count is read from ``labelled`` when that is concrete. Under ``jit`` with a
+    traced ``labelled`` (the active-learning loop) it is traced too: k-means runs with a
+    static capacity of ``min(N, max_clusters)`` centres of which the first ``min(|L| + b,
+    capacity)`` of the k-means++ sequence are used, so every round reuses one program (at the
+    cost of seeding the whole capacity). ``num_clusters`` fixes the count instead.
 
     Args:
-      key: PRNG key (k-means initialisation).
       features: ``[N, D]`` (self-supervised) features.
       b: batch size, static Python int.
-      labelled: bool ``[N]``, the current labelled set.
+      key: PRNG key (k-means initialisation).
+      labelled: optional bool ``[N]``, the current labelled set; ``None``: none labelled.
+      available: optional bool ``[N]`` mask of selectable points; ``None``: ``~labelled``.
+        Labelled points are never selected whatever the mask says.
       num_neighbours: neighbours in the typicality (paper: 20).
       kmeans_iterations: Lloyd iterations.
-      num_clusters: static cluster count; ``None`` means ``|L| + b``.
-      available: optional bool ``[N]`` mask of selectable points; labelled points are never
-        selected.
+      num_clusters: static cluster count; ``None`` means ``min(|L| + b, max_clusters)``.
+      max_clusters: the cap on the cluster count (authors: 500).
       block_size: rows of the pairwise distance matrix computed at once.
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``), modelled
         as ``(k + 21) N + 3 k D + 4 b + 772 + (N + D + 4 T + 4) R`` numbers for ``k``
@@ -446,18 +533,25 @@ def typiclust(
 
     Returns:
       ``[b]`` distinct indices, in the order they were chosen.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> x = jnp.array([0.0, 0.4, 0.5, 0.6, 1.0, 10.0, 10.4, 10.5, 10.6, 11.0])[:, None]
+      >>> sorted(typiclust(x, 2, key=jax.random.key(0)).tolist())  # each cluster's densest
+      [2, 7]
     """
     x = _features(features)
     N, D = x.shape
     labelled, available = _selectable(labelled, available, N)
     b = check.batch_size(b, available, on_trace="skip")
-    if num_clusters is None:
-        if not check.is_concrete(labelled):
-            raise TypeError(
-                "typiclust needs a static cluster count |L| + b: labelled is traced (under jit); "
-                "pass num_clusters= as a Python int"
-            )
-        num_clusters = int(jnp.sum(labelled)) + b
+    active = None
+    if isinstance(max_clusters, bool) or not isinstance(max_clusters, int) or max_clusters < 1:
+        raise ValueError(f"max_clusters must be an int >= 1; got {max_clusters!r}")
+    if num_clusters is None and check.is_concrete(labelled):
+        num_clusters = min(int(jnp.sum(labelled)) + b, max_clusters, N)
+    elif num_clusters is None:
+        num_clusters = min(N, max_clusters)
+        active = jnp.minimum(jnp.sum(labelled, dtype=jnp.int32) + b, num_clusters)
     if isinstance(num_clusters, bool) or not isinstance(num_clusters, int):
         raise TypeError(f"num_clusters must be a Python int; got {type(num_clusters).__name__}")
     if not 1 <= num_clusters <= N:
@@ -477,6 +571,7 @@ def typiclust(
         x,
         labelled,
         available,
+        active,
         b=b,
         num_clusters=num_clusters,
         num_neighbours=int(num_neighbours),
@@ -539,10 +634,10 @@ def _probcover(
 def probcover(
     features: Float[ArrayLike, "N D"],
     b: int,
-    labelled: Bool[ArrayLike, " N"],
-    radius: float,
-    available: Available | None = None,
     *,
+    radius: float | None = None,
+    labelled: Bool[ArrayLike, " N"] | None = None,
+    available: Available | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
@@ -560,10 +655,11 @@ def probcover(
     Args:
       features: ``[N, D]`` (self-supervised) features.
       b: batch size, static Python int.
-      labelled: bool ``[N]``, the current labelled set.
-      radius: ball radius :math:`\delta > 0`, e.g. from :func:`probcover_radius`.
-      available: optional bool ``[N]`` mask of selectable points; labelled points are never
-        selected.
+      radius: ball radius :math:`\delta > 0`, required (no paper default: it depends on the
+        features), e.g. from :func:`probcover_radius`.
+      labelled: optional bool ``[N]``, the current labelled set; ``None``: none labelled.
+      available: optional bool ``[N]`` mask of selectable points; ``None``: ``~labelled``.
+        Labelled points are never selected whatever the mask says.
       block_size: rows of the distance matrix computed at once.
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``), modelled
         as ``N^2`` bytes (the graph) plus ``12 N + 4 b + 256 + (2 N + D + 2) R`` numbers for
@@ -572,7 +668,18 @@ def probcover(
 
     Returns:
       ``[b]`` distinct indices, in the order they were chosen.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> x = jnp.array([[0.0], [0.5], [1.0], [5.0]])
+      >>> probcover(x, 2, radius=0.6).tolist()  # the ball around 0.5 covers three points
+      [1, 3]
     """
+    if radius is None:
+        raise TypeError(
+            "probcover needs radius= (the ball radius delta > 0); it depends on the features, "
+            "so choose it with jaxal.select.probcover_radius(features, cluster_labels)"
+        )
     x = _features(features)
     N, D = x.shape
     labelled, available = _selectable(labelled, available, N)

@@ -2,10 +2,10 @@
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Int
+from jaxtyping import Array, ArrayLike, Float, Int
 
-from jaxal import memory
-from jaxal.typing import Key
+from jaxal import check, memory
+from jaxal.typing import Available, Key
 
 NOT_CHUNKED = (
     "raise memory_budget (sampling needs all N weights, their Gumbel noise and a top-k at once)"
@@ -19,8 +19,29 @@ def gumbel_words(N: int, b: int) -> int:
     return 5 * N + 4 * b + 512
 
 
+def draw(key: Key, log_weights_N: Array, b: int, available_N: Array) -> Array:
+    """:func:`gumbel_top_k` on valid input, without checks: for compiled loops inside jaxal."""
+    gumbel_N = jax.random.gumbel(key, log_weights_N.shape, dtype=log_weights_N.dtype)
+    positive_N = available_N & (log_weights_N > -jnp.inf)
+    _, drawn_B = jax.lax.top_k(jnp.where(positive_N, log_weights_N + gumbel_N, -jnp.inf), b)
+    zero_weight_N = available_N & ~positive_N
+    _, fallback_B = jax.lax.top_k(jnp.where(zero_weight_N, gumbel_N, -jnp.inf), b)
+    num_positive = jnp.sum(positive_N)
+    position_B = jnp.arange(b)
+    return jnp.where(
+        position_B < num_positive,
+        drawn_B,
+        fallback_B[jnp.clip(position_B - num_positive, 0, b - 1)],
+    )
+
+
 def gumbel_top_k(
-    key: Key, log_weights: Array, b: int, available: Array, *, memory_budget: memory.Budget = None
+    log_weights: Float[ArrayLike, " N"],
+    b: int,
+    *,
+    key: Key,
+    available: Available | None = None,
+    memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     """Draw ``b`` distinct available indices with probability proportional to ``exp(log_weights)``.
 
@@ -29,29 +50,42 @@ def gumbel_top_k(
     drawn only once the positive-weight points are exhausted, in uniformly random order.
 
     Args:
-      key: PRNG key.
       log_weights: ``[N]`` unnormalised log-weights (``-inf`` allowed; no NaN, no ``+inf``).
-      b: number of draws (static).
-      available: bool ``[N]``.
+      b: number of draws, a static Python int with ``1 <= b <= #available``.
+      key: PRNG key.
+      available: optional bool ``[N]`` mask of selectable points.
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
         :mod:`jaxal.memory`), modelled as :func:`gumbel_words` ``(N, b)`` numbers. Nothing is
         chunked (the noise of every point is needed at once, and chunked noise would draw a
         different batch): a budget below the model raises ``ValueError``.
+
+    Returns:
+      ``[b]`` distinct available indices, in order of drawing.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> log_weights = jnp.log(jnp.array([0.0, 1.0, 3.0]))
+      >>> sorted(gumbel_top_k(log_weights, 2, key=jax.random.key(0)).tolist())
+      [1, 2]
     """
-    N = log_weights.shape[0]
+    log_weights_N = check._as_float_array(log_weights, "log_weights")
+    if log_weights_N.ndim != 1 or log_weights_N.shape[0] < 1:
+        raise ValueError(
+            f"log_weights must have shape [N] with N >= 1 (one per pool point); "
+            f"got {log_weights_N.shape}"
+        )
+    check._require(
+        ~jnp.any(jnp.isnan(log_weights_N) | jnp.isposinf(log_weights_N)),
+        "log_weights contains NaN or +inf; log-weights must be finite or -inf",
+        "skip",
+    )
+    N = log_weights_N.shape[0]
+    available_N = check.available(available, N, on_trace="skip")
+    b = check.batch_size(b, available_N, on_trace="skip")
     memory.require(
         memory_budget,
-        gumbel_words(N, b) * memory.itemsize(log_weights),
+        gumbel_words(N, b) * memory.itemsize(log_weights_N),
         what=f"gumbel_top_k on N = {N} points",
         hint=NOT_CHUNKED,
     )
-    gumbel_N = jax.random.gumbel(key, log_weights.shape, dtype=log_weights.dtype)
-    positive_N = available & (log_weights > -jnp.inf)
-    _, drawn = jax.lax.top_k(jnp.where(positive_N, log_weights + gumbel_N, -jnp.inf), b)
-    zero_weight_N = available & ~positive_N
-    _, fallback = jax.lax.top_k(jnp.where(zero_weight_N, gumbel_N, -jnp.inf), b)
-    num_positive = jnp.sum(positive_N)
-    position_B = jnp.arange(b)
-    return jnp.where(
-        position_B < num_positive, drawn, fallback[jnp.clip(position_B - num_positive, 0, b - 1)]
-    )
+    return draw(key, log_weights_N, b, available_N)

@@ -119,13 +119,13 @@ def _check_count(name: str, value: int) -> int:
 
 
 def ical(
-    key: Key,
     log_probs: LogProbs,
     b: int,
     *,
+    key: Key,
+    available: Available | None = None,
     num_pool_samples: int = 200,
     max_batch_samples: int = 20,
-    available: Available | None = None,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     r"""Greedy ICAL batch: maximise the HSIC between the batch's and the pool's sampled labels.
@@ -135,15 +135,15 @@ def ical(
     ``b <= max_batch_samples`` the only randomness left is the sampled labels.
 
     Args:
-      key: PRNG key (labels, condense sets, batch subsamples).
       log_probs: ``[K, N, C]`` log-probabilities; HSIC is computed over the ``K`` samples.
       b: batch size, static Python int with ``1 <= b <= #available``.
+      key: PRNG key (labels, condense sets, batch subsamples).
+      available: optional bool ``[N]`` mask of selectable points; the condense set is drawn
+        from it too.
       num_pool_samples: size of the random condense set ``R`` drawn from the available
         points at every step (authors: 200); all available points when it is ``>= N``.
       max_batch_samples: the batch so far is subsampled to at most this many points when
         forming its kernel (authors: 20).
-      available: optional bool ``[N]`` mask of selectable points; the condense set is drawn
-        from it too.
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
         :mod:`jaxal.memory`), modelled as ``3 N K^2 + K N C + (R + S + 4) K^2 + 8 N + 256``
         numbers (:func:`ical_words`, ``R = min(num_pool_samples, N)``,
@@ -152,6 +152,12 @@ def ical(
 
     Returns:
       ``[b]`` int32 pool indices, distinct and available, in order of selection.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> p = jnp.array([[[1.0, 0.0], [0.5, 0.5]], [[1.0, 0.0], [0.5, 0.5]]])  # [K=2, N=2, C]
+      >>> ical(jnp.log(p), 1, key=jax.random.key(0)).shape
+      (1,)
     """
     log_probs = check.log_probs(log_probs, on_trace="skip")
     K, N, C = log_probs.shape

@@ -1,8 +1,8 @@
 r"""Kernel batch selection for regression (Holzmüller, Zaverkin, Kästner, Steinwart, JMLR 2023).
 
 The selection methods of the paper's framework, on a kernel given by finite features
-(:class:`jaxal.kernel_features.Features`: pool rows :math:`\phi(x)` ``[N, P]`` and training
-rows ``[L, P]``, :math:`k(x, x') = \phi(x) \cdot \phi(x')`), with the kernel distance
+``phi`` ``[N, P]`` over the whole pool (:mod:`jaxal.kernel_features`,
+:math:`k(x, x') = \phi(x) \cdot \phi(x')`), with the kernel distance
 
 .. math:: d(x, x')^2 = k(x, x) + k(x', x') - 2 k(x, x') = \|\phi(x) - \phi(x')\|^2.
 
@@ -22,42 +22,48 @@ rows ``[L, P]``, :math:`k(x, x') = \phi(x) \cdot \phi(x')`), with the kernel dis
   :math:`\mu_S \leftarrow (1 - \gamma)\mu_S + \gamma r \phi(x) / \|\phi(x)\|`,
   :math:`r = \sum_x \|\phi(x)\|`, with the line-search :math:`\gamma`.
 * **BAIT** (forward-backward): minimise the summed GP posterior variance over the targets
-  :math:`X_{\text{tgt}} = ` pool :math:`\cup` train, :math:`\sum_{t} k_S(t, t)` with noise
-  :math:`\sigma^2`. Forward: greedily add :math:`\arg\max_x \sum_t k_S(t, x)^2 / (k_S(x, x) +
-  \sigma^2)` until ``round(overselection_factor * b)`` points are chosen (this step is
-  :func:`jaxal.select.ev_gp`'s with the linear kernel on the features); backward: repeatedly
-  remove the chosen point whose removal increases the objective least,
+  :math:`X_{\text{tgt}} = ` unlabelled pool :math:`\cup` labelled, :math:`\sum_{t} k_S(t, t)`
+  with noise :math:`\sigma^2`. Forward: greedily add :math:`\arg\max_x \sum_t k_S(t, x)^2 /
+  (k_S(x, x) + \sigma^2)` until ``round(overselection_factor * b)`` points are chosen (this
+  step is :func:`jaxal.select.ev_gp`'s with the linear kernel on the features); backward:
+  repeatedly remove the chosen point whose removal increases the objective least,
   :math:`\sum_t k_S(t, x)^2 / (\sigma^2 - k_S(x, x))`, down to ``b``. Factor 1 is BAIT-F,
   factor 2 (default) the paper's BAIT-FB.
 
-**Training data (bmdal's modes).** As in bmdal's defaults, the distance methods (MaxDist,
-k-means++, LCMD) run in *TP mode*: the training points are the initial centres :math:`C`
-(``C = train ∪ selected``); the others run in *P mode* and see the pool only (MaxDet, BAIT
-and MaxDiag take the training set into account through the
-:func:`~jaxal.kernel_features.posterior` transform, as in the paper's configurations; BAIT
-also counts the training points among its targets). P mode for a distance method: pass
-``Features(f.pool, f.train[:0])``; MaxDet in TP mode equals MaxDet on
-``posterior(f, noise=s2)`` with the same ``noise`` (pivoting on the training points first
-is exactly conditioning on them). Without training points, MaxDist and LCMD start from the
-point of largest :math:`k(x, x)` and k-means++ from a uniformly random point (bmdal's rules).
+**Labelled points (bmdal's modes).** ``labelled`` (bool ``[N]``, may be traced) marks the
+rows of ``phi`` that are labelled, bmdal's training set; they are never selected. As in
+bmdal's defaults, the distance methods (MaxDist, k-means++, LCMD) run in *TP mode*: the
+labelled rows are the initial centres :math:`C` (``C = labelled ∪ selected``); the others
+run in *P mode* and see the unlabelled rows only (MaxDet, BAIT and MaxDiag take the labelled
+set into account through the :func:`~jaxal.kernel_features.posterior` transform, as in the
+paper's configurations; BAIT also counts the labelled rows among its targets). P mode for a
+distance method: pass ``available=~labelled`` and ``labelled=None``; MaxDet in TP mode
+equals MaxDet on ``posterior(phi, labelled=labelled, noise=s2)`` with the same ``noise``
+(pivoting on the labelled points first is exactly conditioning on them). Without labelled
+points, MaxDist and LCMD start from the point of largest :math:`k(x, x)` and k-means++ from
+a uniformly random point (bmdal's rules).
 
-**available.** ``available=False`` removes a pool point from the problem, as if it were not
-in the pool: it is never selected and does not count in LCMD's cluster sums, Frank-Wolfe's
-embedding :math:`\mu` or BAIT's targets. Points already labelled belong in ``train``.
+**available** (default ``~labelled``). ``available=False`` on an unlabelled row removes it
+from the problem, as if it were not in the pool: it is never selected and does not count in
+LCMD's cluster sums, Frank-Wolfe's embedding :math:`\mu` or BAIT's targets.
 
 **Compute.** Every greedy method is one compiled ``lax.fori_loop`` with fixed shapes (the
-distance methods share :mod:`jaxal.select._geometry`'s loop). A step computes one new
-kernel column :math:`\Phi_{\text{pool}} \phi(x_{\text{new}})` (``O(N P)``) and updates ``[N]``
-statistics; MaxDet keeps its ``[b, N]`` Cholesky columns (``O(N b)`` a step); BAIT keeps the
-posterior features ``[N, P]`` and ``[N, P]`` cross features (EV-GP's ``[N, M]`` pool-target
-cross-covariance compressed to ``P`` columns by a square root of the ``[P, P]`` target
-covariance; ``O(N P)`` a step, ``O(N P^2 + P^3)`` once). Distances to the training set are
-computed in ``[1024, N]`` blocks. Nothing is ``[N, N]``.
+distance methods share :mod:`jaxal.select._geometry`'s loop); no shape depends on the
+number ``L`` of labelled points. A step computes one new kernel column
+:math:`\Phi \phi(x_{\text{new}})` (``O(N P)``) and updates ``[N]`` statistics; MaxDet keeps
+its ``[b, N]`` Cholesky columns (``O(N b)`` a step); BAIT keeps the posterior features
+``[N, P]`` and ``[N, P]`` cross features (EV-GP's ``[N, M]`` pool-target cross-covariance
+compressed to ``P`` columns by a square root of the ``[P, P]`` target covariance;
+``O(N P)`` a step, ``O(N P^2 + P^3)`` once). The distance methods' distances to the
+labelled set are computed once, in ``[R, N]`` blocks of ``R`` labelled rows (the labelled
+indices come first in a stable ``argsort`` of ``~labelled``), by a ``lax.fori_loop`` whose
+trip count is the traced number of blocks ``ceil(L / R)``: ``O(N L P)`` work (at least one
+block's ``O(N R P)`` when ``L > 0``) with fixed shapes. Nothing is ``[N, N]``.
 
 **Memory.** Every method takes ``memory_budget=`` (:mod:`jaxal.memory`) and documents its
 working memory in numbers (times the itemsize, at least 4 bytes). The distance methods'
-``[R, N]`` blocks of distances to the training set shrink below 1024 rows until the model
-fits (the same selection); the rest is state the greedy loop needs throughout (``[N]``
+``[R, N]`` blocks of distances to the labelled rows shrink below ``R = 64`` rows until the
+model fits (the same selection); the rest is state the greedy loop needs throughout (``[N]``
 statistics, MaxDet's ``[b, N]`` Cholesky columns, BAIT's two ``[N, P]`` feature matrices,
 Frank-Wolfe's ``[N, P]`` unit features), checked against the budget: a smaller one raises
 ``ValueError``.
@@ -81,26 +87,33 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Int
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxal import check, memory
 from jaxal._registry import Registry
-from jaxal.kernel_features import DEFAULT_NOISE, Features, _matmul, _validate
+from jaxal.kernel_features import DEFAULT_NOISE, Labelled, _matmul, _validate
 from jaxal.select._geometry import (
-    DEFAULT_BLOCK_SIZE,
     _greedy,
+    _selectable,
     _sq_dist_to,
     _sq_dists,
     budgeted_block,
 )
-from jaxal.select._gumbel import gumbel_top_k, gumbel_words
+from jaxal.select._gumbel import draw, gumbel_words
 from jaxal.select._top_k import masked, top_k_words
 from jaxal.typing import Available, Key
 
 DEFAULT_OVERSELECTION_FACTOR = 2.0
 """BAIT-FB's forward batch size relative to ``b`` in the paper (1.0 is BAIT-F)."""
 
+LABELLED_BLOCK_SIZE = 64
+"""Labelled rows per block: of distances ``[R, N]`` in the distance methods, of rank-``R``
+updates in :func:`jaxal.select.ev_gp`."""
+
 _METHODS = Registry("kernel selection method")
+
+Phi = Float[ArrayLike, "N P"]
+"""Kernel features of the whole pool, labelled rows included."""
 
 
 def _diag(phi_N_P: Array) -> Array:
@@ -108,19 +121,21 @@ def _diag(phi_N_P: Array) -> Array:
     return jnp.sum(phi_N_P**2, axis=1)
 
 
-def _prepare(features: Features, b: int, available: Available | None):
-    features = _validate(features)
-    available = check.available(available, features.pool.shape[0], on_trace="skip")
-    b = check.batch_size(b, available, on_trace="skip")
-    return features, available, b
+def _prepare(phi: Phi, b: int, labelled: Labelled | None, available: Available | None):
+    """Validate; return ``(phi, labelled, selectable, b)``: ``selectable = available & ~labelled``
+    (``available`` defaults to ``~labelled``)."""
+    phi = _validate(phi)
+    labelled, selectable = _selectable(labelled, available, phi.shape[0])
+    b = check.batch_size(b, selectable, on_trace="skip")
+    return phi, labelled, selectable, b
 
 
-def _require(budget: memory.Budget, words: int, features: Features, method: str) -> None:
+def _require(budget: memory.Budget, words: int, phi: Array, method: str) -> None:
     """Check a method's working memory, ``words`` numbers, against ``memory_budget``."""
     memory.require(
         budget,
-        words * memory.itemsize(features.pool),
-        what=f"{method} on N = {features.pool.shape[0]} points",
+        words * memory.itemsize(phi),
+        what=f"{method} on N = {phi.shape[0]} points",
         hint="raise it (this state is needed throughout the greedy loop)",
     )
 
@@ -136,8 +151,8 @@ def _check_noise(noise, *, positive: bool) -> None:
 
 
 @partial(jax.jit, static_argnames=("b",))
-def _maxdiag(features: Features, available_N: Array, *, b: int) -> Array:
-    return jax.lax.top_k(masked(_diag(features.pool), available_N), b)[1]
+def _maxdiag(phi_N_P: Array, selectable_N: Array, *, b: int) -> Array:
+    return jax.lax.top_k(masked(_diag(phi_N_P), selectable_N), b)[1]
 
 
 def maxdiag_words(N: int, b: int) -> int:
@@ -148,38 +163,39 @@ def maxdiag_words(N: int, b: int) -> int:
 
 @_METHODS.register("maxdiag")
 def maxdiag(
-    features: Features,
+    phi: Phi,
     b: int,
     *,
+    labelled: Labelled | None = None,
     available: Available | None = None,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
-    r"""MaxDiag: the ``b`` available points of largest :math:`k(x, x)`, best first.
+    r"""MaxDiag: the ``b`` selectable points of largest :math:`k(x, x)`, best first.
 
     Naive active learning: with :func:`~jaxal.kernel_features.posterior` features
     :math:`k(x, x)` is the posterior variance. Ties go to the lower index.
 
     Args:
-      features: the kernel (:class:`~jaxal.kernel_features.Features`); ``train`` is unused.
-      b: batch size, static Python int with ``1 <= b <= #available``.
-      available: optional bool ``[N]`` mask of selectable points.
+      phi: ``[N, P]`` kernel features of the whole pool.
+      b: batch size, static Python int with ``1 <= b <= #selectable``.
+      labelled: optional bool ``[N]`` mask of the labelled rows (never selected).
+      available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
         ``4 N + 4 b + 64`` numbers (:func:`maxdiag_words`).
 
     Returns:
-      ``[b]`` distinct available indices.
+      ``[b]`` distinct available, unlabelled indices.
     """
-    features, available, b = _prepare(features, b, available)
-    _require(memory_budget, maxdiag_words(features.pool.shape[0], b), features, "maxdiag")
-    return _maxdiag(features, available, b=b)
+    phi, _, selectable, b = _prepare(phi, b, labelled, available)
+    _require(memory_budget, maxdiag_words(phi.shape[0], b), phi, "maxdiag")
+    return _maxdiag(phi, selectable, b=b)
 
 
 # --- MaxDet --------------------------------------------------------------------------------------
 
 
 @partial(jax.jit, static_argnames=("b",))
-def _maxdet(features: Features, available_N: Array, noise: Array, *, b: int) -> Array:
-    phi_N_P = features.pool
+def _maxdet(phi_N_P: Array, selectable_N: Array, noise: Array, *, b: int) -> Array:
     N = phi_N_P.shape[0]
     dtype = phi_N_P.dtype
     noise = jnp.asarray(noise, dtype)
@@ -200,7 +216,7 @@ def _maxdet(features: Features, available_N: Array, noise: Array, *, b: int) -> 
         return var_N - update_N**2, factors_B_N.at[count].set(update_N), count + 1
 
     state = (_diag(phi_N_P) + noise, jnp.zeros((b, N), dtype), 0)
-    return _greedy(choose, update, state, available_N, jnp.zeros((b,), jnp.int32), start=0)
+    return _greedy(choose, update, state, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
 
 
 def maxdet_words(N: int, b: int) -> int:
@@ -211,292 +227,303 @@ def maxdet_words(N: int, b: int) -> int:
 
 @_METHODS.register("maxdet")
 def maxdet(
-    features: Features,
+    phi: Phi,
     b: int,
     *,
-    noise: float = DEFAULT_NOISE,
+    labelled: Labelled | None = None,
     available: Available | None = None,
+    noise: float = DEFAULT_NOISE,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     r"""MaxDet: greedy maximisation of :math:`\log\det(K_{SS} + \sigma^2 I)`.
 
-    Each step adds the available point of largest conditional variance
+    Each step adds the selectable point of largest conditional variance
     :math:`k_S(x, x) + \sigma^2` given the chosen set ``S`` (a pivoted Cholesky
     decomposition of :math:`K + \sigma^2 I`; the conditional variances are updated by the
-    square of each new Cholesky column). P mode: condition on the training set with
+    square of each new Cholesky column). P mode: condition on the labelled rows with
     :func:`~jaxal.kernel_features.posterior` first (the paper's ``maxdet-p ... train``);
     with the same ``noise`` that is bmdal's TP mode. If every remaining point has zero
     conditional variance (only possible with ``noise = 0``) the rest are taken by index.
 
     Args:
-      features: the kernel; ``train`` is unused.
-      b: batch size, static Python int with ``1 <= b <= #available``.
+      phi: ``[N, P]`` kernel features of the whole pool.
+      b: batch size, static Python int with ``1 <= b <= #selectable``.
+      labelled: optional bool ``[N]`` mask of the labelled rows (never selected).
+      available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
       noise: :math:`\sigma^2 \ge 0` added to the diagonal (paper: ``1e-6``).
-      available: optional bool ``[N]`` mask of selectable points.
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
         ``(b + 8) N + 4 b + 256`` numbers (:func:`maxdet_words`).
 
     Returns:
-      ``[b]`` distinct available indices, in the order they were chosen.
+      ``[b]`` distinct available, unlabelled indices, in the order they were chosen.
     """
-    features, available, b = _prepare(features, b, available)
+    phi, _, selectable, b = _prepare(phi, b, labelled, available)
     _check_noise(noise, positive=False)
-    _require(memory_budget, maxdet_words(features.pool.shape[0], b), features, "maxdet")
-    return _maxdet(features, available, noise, b=b)
+    _require(memory_budget, maxdet_words(phi.shape[0], b), phi, "maxdet")
+    return _maxdet(phi, selectable, noise, b=b)
 
 
 # --- centre methods: MaxDist, k-means++, LCMD ----------------------------------------------------
 
 
-def centre_words(method: str, N: int, P: int, L: int, b: int, block_size: int) -> int:
-    """Working memory of the distance methods in numbers: ``10 N + 4 b + 256`` (``[N]``
-    distances, centres and scores), ``+ 5 N + 516`` for k-means++ (a Gumbel draw per step),
-    ``+ 2 (L + b)`` for LCMD (cluster sums), ``+ (N + P + 2) R`` (a block of ``R`` training
-    rows' distances to the pool, ``R = min(block_size, L)``)."""
-    words = 10 * N + 4 * b + 256 + (N + P + 2) * min(block_size, L)
+def centre_words(method: str, N: int, P: int, b: int, block_size: int) -> int:
+    """Working memory of the distance methods in numbers: ``14 N + 4 b + 256`` (``[N]``
+    distances, centres and scores, the order of the labelled rows), ``+ 5 N + 516`` for
+    k-means++ (a Gumbel draw per step), ``+ 2 N`` for LCMD (cluster sums), ``+ (N + P + 2) R``
+    (a block of ``R`` labelled rows' distances to the pool, ``R = min(block_size, N)``)."""
+    words = 14 * N + 4 * b + 256 + (N + P + 2) * min(block_size, N)
     if method == "kmeanspp":
         words += gumbel_words(N, 1)
     if method == "lcmd":
-        words += 2 * (L + b)
+        words += 2 * N
     return words
 
 
-def _centre_block(budget: memory.Budget, features: Features, b: int, method: str) -> int:
-    """Training rows per distance block: 1024, or fewer to fit ``memory_budget``."""
-    (N, P), L = features.pool.shape, features.train.shape[0]
+def _centre_block(budget: memory.Budget, phi: Array, b: int, method: str) -> int:
+    """Labelled rows per distance block: :data:`LABELLED_BLOCK_SIZE`, fewer to fit the budget."""
+    N, P = phi.shape
     return budgeted_block(
         budget,
-        DEFAULT_BLOCK_SIZE,
-        max(L, 1),
-        lambda R: centre_words(method, N, P, L, b, R),
-        itemsize=memory.itemsize(features.pool),
-        what=f"{method} on N = {N} points and L = {L} training points",
+        min(LABELLED_BLOCK_SIZE, N),
+        N,
+        lambda R: centre_words(method, N, P, b, R),
+        itemsize=memory.itemsize(phi),
+        what=f"{method} on N = {N} points",
     )
 
 
-def _nearest_train(pool_N_P: Array, train_L_P: Array, block_size: int) -> tuple[Array, Array]:
-    """``[N]`` squared distance to the nearest training point and its index (first on ties)."""
-    N, L = pool_N_P.shape[0], train_L_P.shape[0]
-    R = min(block_size, L)
-    num_blocks = -(-L // R)
-    rows = jnp.minimum(jnp.arange(num_blocks * R, dtype=jnp.int32), L - 1).reshape(num_blocks, R)
+def over_labelled_blocks(fn: Callable, init, labelled_N: Array, block_size: int):
+    """Fold ``carry = fn(rows_R, valid_R, carry)`` over blocks of ``R`` labelled row indices.
 
-    def block(carry, rows_R):
-        min_sq_N, nearest_N = carry
-        sq_R_N = _sq_dists(train_L_P[rows_R], pool_N_P)
-        closer_N = jnp.min(sq_R_N, axis=0) < min_sq_N
-        return (
-            jnp.where(closer_N, jnp.min(sq_R_N, axis=0), min_sq_N),
-            jnp.where(closer_N, rows_R[jnp.argmin(sq_R_N, axis=0)], nearest_N),
-        ), None
-
-    init = (jnp.full((N,), jnp.inf, pool_N_P.dtype), jnp.zeros((N,), jnp.int32))
-    return jax.lax.scan(block, init, rows)[0]
-
-
-def _start(
-    features: Features, available_N: Array, first: Callable[[], Array], b: int, block_size: int
-) -> tuple[Array, Array, Array, Array, int]:
-    """Centres before the greedy loop: the training points, or ``first()`` if ``L = 0``.
-
-    Returns ``(min_sq_N, centre_N, indices_B, available_N, start)``: the squared distance to
-    the nearest centre, that centre's label (training point ``l`` is ``l``, the ``i``-th
-    selected point ``L + i``), the batch so far and the first step left to do.
+    The labelled indices, in increasing order, come first in a stable ``argsort`` of
+    ``~labelled``; block ``j`` is positions ``[j R, (j + 1) R)`` of that order, ``valid_R``
+    marking the positions below ``L`` (the rest are unlabelled rows, to be ignored). A
+    ``fori_loop`` over the traced number of blocks ``ceil(L / R)``: the work follows the
+    number of labelled rows ``L`` while every shape is fixed (``R = min(block_size, N)``).
     """
-    pool_N_P, train_L_P = features
-    N, L = pool_N_P.shape[0], train_L_P.shape[0]
-    indices_B = jnp.zeros((b,), jnp.int32)
-    if L > 0:
-        min_sq_N, centre_N = _nearest_train(pool_N_P, train_L_P, block_size)
-        return min_sq_N, centre_N, indices_B, available_N, 0
-    new = first().astype(jnp.int32)
-    min_sq_N = _sq_dist_to(pool_N_P, pool_N_P[new])
-    centre_N = jnp.zeros((N,), jnp.int32)
-    return min_sq_N, centre_N, indices_B.at[0].set(new), available_N.at[new].set(False), 1
+    N = labelled_N.shape[0]
+    R = min(block_size, N)
+    num_labelled = jnp.sum(labelled_N, dtype=jnp.int32)
+    order_N = jnp.argsort(~labelled_N, stable=True).astype(jnp.int32)
+    order_N = jnp.pad(order_N, (0, -(-N // R) * R - N))
+
+    def block(j, carry):
+        rows_R = jax.lax.dynamic_slice_in_dim(order_N, j * R, R)
+        valid_R = j * R + jnp.arange(R, dtype=jnp.int32) < num_labelled
+        return fn(rows_R, valid_R, carry)
+
+    return jax.lax.fori_loop(0, (num_labelled + R - 1) // R, block, init)
 
 
-def _closer(min_sq_N: Array, pool_N_P: Array, new: Array) -> tuple[Array, Array]:
+def _nearest_labelled(
+    phi_N_P: Array, labelled_N: Array, block_size: int
+) -> tuple[Array, Array, Array]:
+    """Squared distance ``[N]`` to the nearest labelled row, its index (first on ties), and
+    whether any row is labelled (else the distances are ``inf``). ``O(N L P)``."""
+
+    def block(rows_R, valid_R, carry):
+        min_sq_N, nearest_N = carry
+        sq_R_N = jnp.where(valid_R[:, None], _sq_dists(phi_N_P[rows_R], phi_N_P), jnp.inf)
+        block_min_N = jnp.min(sq_R_N, axis=0)
+        closer_N = block_min_N < min_sq_N
+        return (
+            jnp.where(closer_N, block_min_N, min_sq_N),
+            jnp.where(closer_N, rows_R[jnp.argmin(sq_R_N, axis=0)], nearest_N),
+        )
+
+    N = phi_N_P.shape[0]
+    init = (jnp.full((N,), jnp.inf, phi_N_P.dtype), jnp.zeros((N,), jnp.int32))
+    min_sq_N, nearest_N = over_labelled_blocks(block, init, labelled_N, block_size)
+    return min_sq_N, nearest_N, jnp.any(labelled_N)
+
+
+def _closer(min_sq_N: Array, phi_N_P: Array, new: Array) -> tuple[Array, Array]:
     """Distances to the new centre ``new``; mask of points strictly closer to it."""
-    sq_N = _sq_dist_to(pool_N_P, pool_N_P[new])
+    sq_N = _sq_dist_to(phi_N_P, phi_N_P[new])
     return sq_N, sq_N < min_sq_N
 
 
+def _or_first(i: Array, has_labelled: Array, first: Array, pick: Array) -> Array:
+    """Step ``i``'s pick: ``first`` at step 0 when there is no labelled centre, else ``pick``."""
+    return jnp.where((i == 0) & ~has_labelled, first, pick)
+
+
 @partial(jax.jit, static_argnames=("b", "block_size"))
-def _maxdist(features: Features, available_N: Array, *, b: int, block_size: int) -> Array:
-    pool_N_P = features.pool
-
-    def first():
-        return jnp.argmax(masked(_diag(pool_N_P), available_N))
-
-    min_sq_N, _, indices_B, available_N, start = _start(features, available_N, first, b, block_size)
+def _maxdist(
+    phi_N_P: Array, labelled_N: Array, selectable_N: Array, *, b: int, block_size: int
+) -> Array:
+    min_sq_N, _, has_labelled = _nearest_labelled(phi_N_P, labelled_N, block_size)
+    first = jnp.argmax(masked(_diag(phi_N_P), selectable_N))
 
     def choose(i, min_sq_N, available_N):
-        return jnp.argmax(masked(min_sq_N, available_N))
+        return _or_first(i, has_labelled, first, jnp.argmax(masked(min_sq_N, available_N)))
 
     def update(min_sq_N, new):
-        return jnp.minimum(min_sq_N, _sq_dist_to(pool_N_P, pool_N_P[new]))
+        return jnp.minimum(min_sq_N, _sq_dist_to(phi_N_P, phi_N_P[new]))
 
-    return _greedy(choose, update, min_sq_N, available_N, indices_B, start)
+    return _greedy(choose, update, min_sq_N, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
 
 
 @_METHODS.register("maxdist")
 def maxdist(
-    features: Features,
+    phi: Phi,
     b: int,
     *,
+    labelled: Labelled | None = None,
     available: Available | None = None,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
-    r"""MaxDist: greedy k-center in the kernel distance, training points as centres.
+    r"""MaxDist: greedy k-center in the kernel distance, labelled rows as centres.
 
-    Adds :math:`\arg\max_x \min_{c \in \text{train} \cup S} d(x, c)^2` among the available
-    points (ties to the lower index). Without training points the first pick is the point
-    of largest :math:`k(x, x)` (bmdal). ``O(N P)`` a step plus ``O(N L P)`` once.
+    Adds :math:`\arg\max_x \min_{c \in \text{labelled} \cup S} d(x, c)^2` among the
+    selectable points (ties to the lower index). Without labelled points the first pick is
+    the point of largest :math:`k(x, x)` (bmdal). ``O(N P)`` a step plus ``O(N L P)`` once.
 
     Args:
-      features: the kernel, with the training points as initial centres.
-      b: batch size, static Python int with ``1 <= b <= #available``.
-      available: optional bool ``[N]`` mask of selectable points.
+      phi: ``[N, P]`` kernel features of the whole pool.
+      b: batch size, static Python int with ``1 <= b <= #selectable``.
+      labelled: optional bool ``[N]`` mask of the labelled rows: the initial centres, never
+        selected.
+      available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        ``10 N + 4 b + 256 + (N + P + 2) R`` numbers for blocks of ``R`` training rows
-        (:func:`centre_words`); ``R`` shrinks below 1024 until it fits.
+        ``14 N + 4 b + 256 + (N + P + 2) R`` numbers for blocks of ``R`` labelled rows
+        (:func:`centre_words`); ``R`` shrinks below 64 until it fits.
 
     Returns:
-      ``[b]`` distinct available indices, in the order they were chosen.
+      ``[b]`` distinct available, unlabelled indices, in the order they were chosen.
     """
-    features, available, b = _prepare(features, b, available)
-    block_size = _centre_block(memory_budget, features, b, "maxdist")
-    return _maxdist(features, available, b=b, block_size=block_size)
+    phi, labelled, selectable, b = _prepare(phi, b, labelled, available)
+    block_size = _centre_block(memory_budget, phi, b, "maxdist")
+    return _maxdist(phi, labelled, selectable, b=b, block_size=block_size)
 
 
 @partial(jax.jit, static_argnames=("b", "block_size"))
 def _kmeanspp(
-    key: Key, features: Features, available_N: Array, *, b: int, block_size: int
+    key: Key, phi_N_P: Array, labelled_N: Array, selectable_N: Array, *, b: int, block_size: int
 ) -> Array:
-    pool_N_P = features.pool
+    min_sq_N, _, has_labelled = _nearest_labelled(phi_N_P, labelled_N, block_size)
     keys_B = jax.random.split(key, b)
-
-    def first():
-        return gumbel_top_k(
-            keys_B[0], jnp.zeros(available_N.shape, pool_N_P.dtype), 1, available_N
-        )[0]
-
-    min_sq_N, _, indices_B, available_N, start = _start(features, available_N, first, b, block_size)
+    first = draw(keys_B[0], jnp.zeros(selectable_N.shape, phi_N_P.dtype), 1, selectable_N)[0]
 
     def choose(i, min_sq_N, available_N):
-        return gumbel_top_k(keys_B[i], jnp.log(min_sq_N), 1, available_N)[0]
+        pick = draw(keys_B[i], jnp.log(min_sq_N), 1, available_N)[0]
+        return _or_first(i, has_labelled, first, pick)
 
     def update(min_sq_N, new):
-        return jnp.minimum(min_sq_N, _sq_dist_to(pool_N_P, pool_N_P[new]))
+        return jnp.minimum(min_sq_N, _sq_dist_to(phi_N_P, phi_N_P[new]))
 
-    return _greedy(choose, update, min_sq_N, available_N, indices_B, start)
+    return _greedy(choose, update, min_sq_N, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
 
 
 @_METHODS.register("kmeanspp", random=True)
 def kmeanspp(
-    features: Features,
+    phi: Phi,
     b: int,
     *,
     key: Key,
+    labelled: Labelled | None = None,
     available: Available | None = None,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
-    r"""k-means++ seeding in the kernel distance, training points as centres.
+    r"""k-means++ seeding in the kernel distance, labelled rows as centres.
 
-    Draws each point with probability :math:`\propto \min_{c \in \text{train} \cup S}
-    d(x, c)^2` among the available points not chosen yet (points at distance 0 only once all
-    others are exhausted, then uniformly). Without training points the first pick is
+    Draws each point with probability :math:`\propto \min_{c \in \text{labelled} \cup S}
+    d(x, c)^2` among the selectable points not chosen yet (points at distance 0 only once
+    all others are exhausted, then uniformly). Without labelled points the first pick is
     uniform (bmdal). Gumbel-max sampling, one key per step.
 
     Args:
-      features: the kernel, with the training points as initial centres.
-      b: batch size, static Python int with ``1 <= b <= #available``.
+      phi: ``[N, P]`` kernel features of the whole pool.
+      b: batch size, static Python int with ``1 <= b <= #selectable``.
       key: PRNG key.
-      available: optional bool ``[N]`` mask of selectable points.
+      labelled: optional bool ``[N]`` mask of the labelled rows: the initial centres, never
+        selected.
+      available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        ``10 N + 4 b + 256 + (N + P + 2) R`` numbers (``+ 5 N + 516``) for blocks of ``R``
-        training rows (:func:`centre_words`); ``R`` shrinks below 1024 until it fits.
+        ``14 N + 4 b + 256 + (N + P + 2) R`` numbers (``+ 5 N + 516``) for blocks of ``R``
+        labelled rows (:func:`centre_words`); ``R`` shrinks below 64 until it fits.
 
     Returns:
-      ``[b]`` distinct available indices, in the order they were drawn.
+      ``[b]`` distinct available, unlabelled indices, in the order they were drawn.
     """
-    features, available, b = _prepare(features, b, available)
-    block_size = _centre_block(memory_budget, features, b, "kmeanspp")
-    return _kmeanspp(key, features, available, b=b, block_size=block_size)
+    phi, labelled, selectable, b = _prepare(phi, b, labelled, available)
+    block_size = _centre_block(memory_budget, phi, b, "kmeanspp")
+    return _kmeanspp(key, phi, labelled, selectable, b=b, block_size=block_size)
 
 
 @partial(jax.jit, static_argnames=("b", "block_size"))
-def _lcmd(features: Features, available_N: Array, *, b: int, block_size: int) -> Array:
-    pool_N_P = features.pool
-    L = features.train.shape[0]
-
-    def first():
-        return jnp.argmax(masked(_diag(pool_N_P), available_N))
-
-    min_sq_N, centre_N, indices_B, available_N, start = _start(
-        features, available_N, first, b, block_size
-    )
+def _lcmd(
+    phi_N_P: Array, labelled_N: Array, selectable_N: Array, *, b: int, block_size: int
+) -> Array:
+    N = phi_N_P.shape[0]
+    min_sq_N, centre_N, has_labelled = _nearest_labelled(phi_N_P, labelled_N, block_size)
+    first = jnp.argmax(masked(_diag(phi_N_P), selectable_N))
 
     def choose(i, state, available_N):
-        min_sq_N, centre_N, _ = state
+        min_sq_N, centre_N = state
         weight_N = jnp.where(available_N, min_sq_N, 0.0)
-        size_C = jax.ops.segment_sum(weight_N, centre_N, num_segments=L + b)
-        in_largest_N = size_C[centre_N] == jnp.max(size_C)
-        return jnp.argmax(masked(jnp.where(in_largest_N, min_sq_N, -1.0), available_N))
+        size_N = jax.ops.segment_sum(weight_N, centre_N, num_segments=N)  # per centre row
+        in_largest_N = size_N[centre_N] == jnp.max(size_N)
+        pick = jnp.argmax(masked(jnp.where(in_largest_N, min_sq_N, -1.0), available_N))
+        return _or_first(i, has_labelled, first, pick)
 
     def update(state, new):
-        min_sq_N, centre_N, label = state
-        sq_N, closer_N = _closer(min_sq_N, pool_N_P, new)
-        return jnp.where(closer_N, sq_N, min_sq_N), jnp.where(closer_N, label, centre_N), label + 1
+        min_sq_N, centre_N = state
+        sq_N, closer_N = _closer(min_sq_N, phi_N_P, new)
+        new_centre = new.astype(jnp.int32)
+        return jnp.where(closer_N, sq_N, min_sq_N), jnp.where(closer_N, new_centre, centre_N)
 
-    state = (min_sq_N, centre_N, jnp.int32(L + start))
-    return _greedy(choose, update, state, available_N, indices_B, start)
+    state = (min_sq_N, centre_N)
+    return _greedy(choose, update, state, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
 
 
 @_METHODS.register("lcmd")
 def lcmd(
-    features: Features,
+    phi: Phi,
     b: int,
     *,
+    labelled: Labelled | None = None,
     available: Available | None = None,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
-    r"""LCMD: the farthest point of the largest cluster around train :math:`\cup` selected.
+    r"""LCMD: the farthest point of the largest cluster around labelled :math:`\cup` selected.
 
-    Each step assigns every available pool point to its nearest centre
-    (``train ∪ S``, ties to the earlier centre), sums :math:`d(x, c)^2` per cluster, and
-    adds the available point farthest from its centre within the cluster of largest sum
-    (all clusters tied at the maximum compete, as in bmdal). Without training points the
-    first pick is the point of largest :math:`k(x, x)`. Cluster sums are a
-    ``jax.ops.segment_sum`` over ``L + b`` fixed segments: ``O(N P + L + b)`` a step.
+    Each step assigns every selectable point to its nearest centre (``labelled ∪ S``, ties
+    to the earlier centre: the lower labelled index, labelled before selected, then the
+    earlier selected), sums :math:`d(x, c)^2` per cluster, and adds the selectable point
+    farthest from its centre within the cluster of largest sum (all clusters tied at the
+    maximum compete, as in bmdal). Without labelled points the first pick is the point of
+    largest :math:`k(x, x)`. Cluster sums are a ``jax.ops.segment_sum`` over ``N`` fixed
+    segments (one per possible centre row): ``O(N P)`` a step, plus ``O(N L P)`` once.
     The paper's best method with the sketched gradient kernel.
 
     Args:
-      features: the kernel, with the training points as initial centres.
-      b: batch size, static Python int with ``1 <= b <= #available``.
-      available: optional bool ``[N]`` mask of selectable points.
+      phi: ``[N, P]`` kernel features of the whole pool.
+      b: batch size, static Python int with ``1 <= b <= #selectable``.
+      labelled: optional bool ``[N]`` mask of the labelled rows: the initial centres, never
+        selected.
+      available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        ``10 N + 4 b + 256 + (N + P + 2) R`` numbers (``+ 2 (L + b)``) for blocks of ``R``
-        training rows (:func:`centre_words`); ``R`` shrinks below 1024 until it fits.
+        ``14 N + 4 b + 256 + (N + P + 2) R`` numbers (``+ 2 N``) for blocks of ``R``
+        labelled rows (:func:`centre_words`); ``R`` shrinks below 64 until it fits.
 
     Returns:
-      ``[b]`` distinct available indices, in the order they were chosen.
+      ``[b]`` distinct available, unlabelled indices, in the order they were chosen.
     """
-    features, available, b = _prepare(features, b, available)
-    block_size = _centre_block(memory_budget, features, b, "lcmd")
-    return _lcmd(features, available, b=b, block_size=block_size)
+    phi, labelled, selectable, b = _prepare(phi, b, labelled, available)
+    block_size = _centre_block(memory_budget, phi, b, "lcmd")
+    return _lcmd(phi, labelled, selectable, b=b, block_size=block_size)
 
 
 # --- Frank-Wolfe ---------------------------------------------------------------------------------
 
 
 @partial(jax.jit, static_argnames=("b",))
-def _frankwolfe(features: Features, available_N: Array, *, b: int) -> Array:
-    phi_N_P = features.pool
+def _frankwolfe(phi_N_P: Array, selectable_N: Array, *, b: int) -> Array:
     dtype = phi_N_P.dtype
     norm_N = jnp.sqrt(_diag(phi_N_P))
     unit_N_P = phi_N_P / (norm_N + 1e-30)[:, None]
-    weight_N = available_N.astype(dtype)
+    weight_N = selectable_N.astype(dtype)
     mean_embedding_P = _matmul(weight_N, phi_N_P)
     radius = jnp.sum(weight_N * norm_N)
 
@@ -512,7 +539,7 @@ def _frankwolfe(features: Features, available_N: Array, *, b: int) -> Array:
         return embedding_P + gamma * direction_P
 
     embedding_P = jnp.zeros(phi_N_P.shape[1], dtype)
-    return _greedy(choose, update, embedding_P, available_N, jnp.zeros((b,), jnp.int32), start=0)
+    return _greedy(choose, update, embedding_P, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
 
 
 def frankwolfe_words(N: int, P: int) -> int:
@@ -523,35 +550,38 @@ def frankwolfe_words(N: int, P: int) -> int:
 
 @_METHODS.register("frankwolfe")
 def frankwolfe(
-    features: Features,
+    phi: Phi,
     b: int,
     *,
+    labelled: Labelled | None = None,
     available: Available | None = None,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     r"""Frank-Wolfe: approximate the pool's kernel mean embedding (bmdal's feature-space FW).
 
-    With :math:`\mu = \sum_x \phi(x)` over the available pool, :math:`r = \sum_x \|\phi(x)\|`
+    With :math:`\mu = \sum_x \phi(x)` over the selectable pool, :math:`r = \sum_x \|\phi(x)\|`
     and :math:`\mu_S` the current approximation (0 at the start), each step adds
     :math:`x^* = \arg\max_x \langle \phi(x) / \|\phi(x)\|, \mu - \mu_S \rangle` among the
-    available points not chosen yet and moves :math:`\mu_S` towards the vertex
+    selectable points not chosen yet and moves :math:`\mu_S` towards the vertex
     :math:`v = r \phi(x^*) / \|\phi(x^*)\|` by the exact line search
     :math:`\gamma = \langle v - \mu_S, \mu - \mu_S \rangle / \|v - \mu_S\|^2`.
-    P mode (``train`` unused). ``O(N P)`` a step.
+    P mode (labelled rows are only excluded). ``O(N P)`` a step.
 
     Args:
-      features: the kernel.
-      b: batch size, static Python int with ``1 <= b <= #available``.
-      available: optional bool ``[N]`` mask of selectable points (and of the embedded pool).
+      phi: ``[N, P]`` kernel features of the whole pool.
+      b: batch size, static Python int with ``1 <= b <= #selectable``.
+      labelled: optional bool ``[N]`` mask of the labelled rows (never selected).
+      available: optional bool ``[N]`` mask of selectable (and embedded) points (default
+        ``~labelled``).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
         ``N P + 4 N + 2 P + 256`` numbers (:func:`frankwolfe_words`).
 
     Returns:
-      ``[b]`` distinct available indices, in the order they were chosen.
+      ``[b]`` distinct available, unlabelled indices, in the order they were chosen.
     """
-    features, available, b = _prepare(features, b, available)
-    _require(memory_budget, frankwolfe_words(*features.pool.shape), features, "frankwolfe")
-    return _frankwolfe(features, available, b=b)
+    phi, _, selectable, b = _prepare(phi, b, labelled, available)
+    _require(memory_budget, frankwolfe_words(*phi.shape), phi, "frankwolfe")
+    return _frankwolfe(phi, selectable, b=b)
 
 
 # --- BAIT ----------------------------------------------------------------------------------------
@@ -583,13 +613,18 @@ def _bait_condition(state, new: Array, noise: Array, sign: float):
 
 @partial(jax.jit, static_argnames=("b", "num_forward"))
 def _bait(
-    features: Features, available_N: Array, noise: Array, *, b: int, num_forward: int
+    phi_N_P: Array,
+    labelled_N: Array,
+    selectable_N: Array,
+    noise: Array,
+    *,
+    b: int,
+    num_forward: int,
 ) -> Array:
-    phi_N_P, train_L_P = features
     dtype = phi_N_P.dtype
     noise = jnp.asarray(noise, dtype)
-    target_N = available_N.astype(dtype)
-    cov_P_P = _matmul(phi_N_P.T * target_N[None, :], phi_N_P) + _matmul(train_L_P.T, train_L_P)
+    target_N = (selectable_N | labelled_N).astype(dtype)
+    cov_P_P = _matmul(phi_N_P.T * target_N[None, :], phi_N_P)
     eigenvalues_P, eigenvectors_P_P = jnp.linalg.eigh(cov_P_P)
     root_P_P = eigenvectors_P_P * jnp.sqrt(jnp.maximum(eigenvalues_P, 0.0))[None, :]
     state = (phi_N_P, _matmul(phi_N_P, root_P_P))
@@ -599,7 +634,7 @@ def _bait(
         phi_N_P, cross_N_P = state
         decrease_N = _diag(cross_N_P) / (_diag(phi_N_P) + noise)
         new = jnp.argmax(masked(decrease_N, available_N))
-        valid = jnp.any(available_N)  # fewer than num_forward available: stop adding
+        valid = jnp.any(available_N)  # fewer than num_forward selectable: stop adding
         state = jax.lax.cond(
             valid, lambda s: _bait_condition(s, new, noise, 1.0), lambda s: s, state
         )
@@ -611,7 +646,7 @@ def _bait(
         )
 
     order_F = jnp.zeros((num_forward,), jnp.int32)
-    carry = (state, available_N, order_F, jnp.zeros((num_forward,), bool))
+    carry = (state, selectable_N, order_F, jnp.zeros((num_forward,), bool))
     state, _, order_F, kept_F = jax.lax.fori_loop(0, num_forward, forward, carry)
 
     def backward(j, carry):
@@ -639,65 +674,70 @@ def bait_words(N: int, P: int, num_forward: int) -> int:
 
 @_METHODS.register("bait")
 def bait(
-    features: Features,
+    phi: Phi,
     b: int,
     *,
+    labelled: Labelled | None = None,
+    available: Available | None = None,
     noise: float = DEFAULT_NOISE,
     overselection_factor: float = DEFAULT_OVERSELECTION_FACTOR,
-    available: Available | None = None,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
-    r"""BAIT forward-backward: minimise the summed posterior variance over pool and train.
+    r"""BAIT forward-backward: minimise the summed posterior variance over pool and labelled.
 
     The objective is :math:`V(S) = \sum_{t \in X_{\text{tgt}}} k_S(t, t)`, the GP posterior
     variance (noise :math:`\sigma^2`) after observing ``S``, summed over the targets: the
-    available pool points and the training points. Forward: add
+    selectable points and the labelled rows. Forward: add
     :math:`\arg\max_x \sum_t k_S(t, x)^2 / (k_S(x, x) + \sigma^2)` (the largest decrease of
     :math:`V`) until ``round(overselection_factor * b)`` points (at most ``N``) are chosen;
     backward: remove the point with the smallest increase
     :math:`\sum_t k_S(t, x)^2 / (\sigma^2 - k_S(x, x))` until ``b`` remain. Returns the
     survivors in forward order. P mode: apply :func:`~jaxal.kernel_features.posterior` first
-    to condition on the training set (the paper's ``bait-fb-p ... train``). Works in feature
-    space: the posterior pool features ``[N, P]`` and cross features ``[N, P]`` (whose
-    squared row norms are :math:`\sum_t k_S(t, x)^2`) are updated by rank-one maps,
-    ``O(N P)`` a step after an ``O(N P^2 + P^3)`` start.
+    to condition on the labelled rows (the paper's ``bait-fb-p ... train``). Works in feature
+    space: the posterior features ``[N, P]`` and cross features ``[N, P]`` (whose squared
+    row norms are :math:`\sum_t k_S(t, x)^2`) are updated by rank-one maps, ``O(N P)`` a
+    step after an ``O(N P^2 + P^3)`` start.
 
     Down-dating divides by :math:`\sigma^2 - k_S(x, x) \le \sigma^2`: with the paper's
     :math:`\sigma^2 = 10^{-6}` use float64.
 
     Args:
-      features: the kernel (``train`` rows are targets, not conditioned on).
-      b: batch size, static Python int with ``1 <= b <= #available``.
+      phi: ``[N, P]`` kernel features of the whole pool.
+      b: batch size, static Python int with ``1 <= b <= #selectable``.
+      labelled: optional bool ``[N]`` mask of the labelled rows: targets, not conditioned on,
+        never selected.
+      available: optional bool ``[N]`` mask of selectable (and target) points (default
+        ``~labelled``).
       noise: :math:`\sigma^2 > 0` (paper: ``1e-6``).
       overselection_factor: forward batch size over ``b``, ``>= 1``; 1 gives BAIT-F, the
         paper's BAIT-FB uses 2.
-      available: optional bool ``[N]`` mask of selectable (and target) pool points.
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
         ``4 N P + 4 N + 6 P^2 + (2 P + 4) F + 256`` numbers for ``F`` forward picks
         (:func:`bait_words`).
 
     Returns:
-      ``[b]`` distinct available indices.
+      ``[b]`` distinct available, unlabelled indices.
     """
-    features, available, b = _prepare(features, b, available)
+    phi, labelled, selectable, b = _prepare(phi, b, labelled, available)
     _check_noise(noise, positive=True)
     if not overselection_factor >= 1:
         raise ValueError(f"overselection_factor must be >= 1; got {overselection_factor}")
-    N, P = features.pool.shape
+    N, P = phi.shape
     num_forward = max(b, min(round(overselection_factor * b), N))
-    _require(memory_budget, bait_words(N, P, num_forward), features, "bait")
-    return _bait(features, available, noise, b=b, num_forward=num_forward)
+    _require(memory_budget, bait_words(N, P, num_forward), phi, "bait")
+    return _bait(phi, labelled, selectable, noise, b=b, num_forward=num_forward)
 
 
 # --- dispatch ------------------------------------------------------------------------------------
 
 
 def kernel_batch(
-    features: Features,
+    phi: Phi,
     b: int,
     *,
     method: str = "lcmd",
     key: Key | None = None,
+    labelled: Labelled | None = None,
     available: Available | None = None,
     memory_budget: memory.Budget = None,
     **kwargs,
@@ -707,14 +747,14 @@ def kernel_batch(
     ``method`` is one of ``"bait"``, ``"frankwolfe"``, ``"kmeanspp"``, ``"lcmd"``,
     ``"maxdet"``, ``"maxdiag"``, ``"maxdist"`` (a registry; an unknown name raises
     ``ValueError`` listing them). ``key`` is required by the random methods (k-means++) and
-    ignored by the others; ``memory_budget`` (:mod:`jaxal.memory`) and ``kwargs`` go to the
-    method (``noise=``, ``overselection_factor=``); each method documents its memory model.
+    ignored by the others; ``labelled``, ``available``, ``memory_budget``
+    (:mod:`jaxal.memory`) and ``kwargs`` go to the method (``noise=``,
+    ``overselection_factor=``); each method documents its memory model.
 
     >>> import jax
-    >>> from jaxal import kernel_features
     >>> phi = jax.random.normal(jax.random.key(0), (100, 8))
-    >>> f = kernel_features.last_layer(phi[:90], phi[90:])
-    >>> kernel_batch(f, 5, method="maxdist").shape
+    >>> labelled = jnp.arange(100) >= 90
+    >>> kernel_batch(phi, 5, method="maxdist", labelled=labelled).shape
     (5,)
     """
     fn = _METHODS.get(method)
@@ -722,4 +762,4 @@ def kernel_batch(
         if key is None:
             raise ValueError(f"method {method!r} is random and needs key= (a jax.random key)")
         kwargs["key"] = key
-    return fn(features, b, available=available, memory_budget=memory_budget, **kwargs)
+    return fn(phi, b, labelled=labelled, available=available, memory_budget=memory_budget, **kwargs)

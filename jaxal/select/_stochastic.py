@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Int
 
 from jaxal import check, memory
-from jaxal.select._gumbel import NOT_CHUNKED, gumbel_top_k, gumbel_words
+from jaxal.select._gumbel import NOT_CHUNKED, draw, gumbel_words
 from jaxal.select._top_k import masked
 from jaxal.typing import Available, Key, Scores
 
@@ -42,13 +42,13 @@ def log_weights(scores: Array, mode: Mode, beta: float, available: Array) -> Arr
 
 
 def stochastic(
-    key: Key,
     scores: Scores,
     b: int,
+    *,
+    key: Key,
     mode: Mode = "power",
     beta: float = 1.0,
     available: Available | None = None,
-    *,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     r"""Sample a batch of ``b`` distinct points with probabilities set by their scores.
@@ -64,9 +64,9 @@ def stochastic(
     ``beta = 1`` is the paper's default; ``beta -> inf`` recovers :func:`top_k`.
 
     Args:
-      key: PRNG key.
       scores: ``[N]`` finite scores.
       b: batch size (static Python int, ``1 <= b <= #available``).
+      key: PRNG key.
       mode: ``"power"``, ``"softmax"`` or ``"softrank"``.
       beta: inverse temperature, ``> 0`` (may be traced, e.g. to ``vmap`` over it).
       available: optional bool ``[N]`` mask of selectable points.
@@ -78,6 +78,12 @@ def stochastic(
 
     Returns:
       ``[b]`` distinct available indices, in order of drawing.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> scores = jnp.array([0.0, 0.5, 2.0])
+      >>> sorted(stochastic(scores, 2, key=jax.random.key(0), mode="power").tolist())
+      [1, 2]
     """
     if mode not in ("power", "softmax", "softrank"):
         raise ValueError(f"mode must be 'power', 'softmax' or 'softrank'; got {mode!r}")
@@ -93,21 +99,35 @@ def stochastic(
         what=f"stochastic ({mode!r}) on N = {N} points",
         hint=NOT_CHUNKED,
     )
-    return gumbel_top_k(key, log_weights(scores, mode, beta, available), b, available)
+    return draw(key, log_weights(scores, mode, beta, available), b, available)
 
 
 def random(
-    key: Key,
     num_points: int,
     b: int,
-    available: Available | None = None,
     *,
+    key: Key,
+    available: Available | None = None,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     """Uniformly random batch of ``b`` distinct available points out of ``num_points``.
 
-    ``memory_budget``: as :func:`stochastic`'s, ``6 N + 4 b + 512`` numbers (of the default
-    float dtype, the zero weights').
+    Args:
+      num_points: pool size ``N``.
+      b: batch size (static Python int, ``1 <= b <= #available``).
+      key: PRNG key.
+      available: optional bool ``[N]`` mask of selectable points.
+      memory_budget: as :func:`stochastic`'s, ``6 N + 4 b + 512`` numbers (of the default
+        float dtype, the zero weights').
+
+    Returns:
+      ``[b]`` distinct available indices, in order of drawing.
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> available = jnp.array([True, False, True, False])
+      >>> sorted(random(4, 2, key=jax.random.key(0), available=available).tolist())
+      [0, 2]
     """
     available = check.available(available, num_points, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
@@ -118,4 +138,4 @@ def random(
         what=f"random on N = {num_points} points",
         hint=NOT_CHUNKED,
     )
-    return gumbel_top_k(key, log_weights_N, b, available)
+    return draw(key, log_weights_N, b, available)

@@ -66,8 +66,8 @@ def _top_k_chunked(scores_N: Array, available_N: Array, *, b: int, chunk: int) -
 def top_k(
     scores: Scores,
     b: int,
-    available: Available | None = None,
     *,
+    available: Available | None = None,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     """Indices of the ``b`` highest scores among the available points, best first.
@@ -88,6 +88,12 @@ def top_k(
 
     Returns:
       ``[b]`` int32 pool indices, distinct and all available.
+
+    Example:
+      >>> import jax.numpy as jnp
+      >>> scores = jnp.array([0.3, 0.9, 0.1, 0.9])
+      >>> top_k(scores, 2).tolist(), top_k(scores, 2, available=scores < 0.5).tolist()
+      ([1, 3], [0, 2])
     """
     scores = check.scores(scores, on_trace="skip")
     N = scores.shape[0]

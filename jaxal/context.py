@@ -1,0 +1,315 @@
+r"""The round context: everything an acquisition strategy may ask of the current round.
+
+A strategy is one small function ``strategy(r: Round, b: int) -> indices [b]``. The
+:class:`Round` ``r`` offers the current posterior's predictions on the pool and on a set of
+target inputs, the pool's features (inputs, last-layer features, BADGE gradient embeddings,
+sketched-gradient / empirical-NTK features, random NNGP features), the inputs themselves,
+the labelled mask, the selectable points and a PRNG key. Every quantity is computed the
+first time a strategy asks for it and cached for the rest of the round, so a BALD round
+computes the pool predictions and nothing else; inside ``jit`` what is never asked for is
+never traced. A strategy written once runs in :func:`jaxal.loop.run` (all seeds under one
+``vmap``), on the command line (``jaxal run --strategy NAME``) and in the cached-posterior
+benchmark (``jaxal bench``, where the round is built from recorded arrays instead of a
+posterior). Example, a new method in four lines::
+
+    @jaxal.strategies.register("power-margin", task="classification")
+    def power_margin(r: jaxal.context.Round, b: int):
+        scores = jaxal.scores.margin(r.pool)                           # [N]
+        return jaxal.select.stochastic(scores, b, key=r.key, available=r.available)
+
+**Fixed shapes.** Every array a round offers has the same shape in every round: labelled
+points are a bool mask over the fixed pool (never a growing ``[L, ...]`` array), targets are
+``M`` rows drawn afresh each round (:class:`Targets`), features cover the whole pool. Rounds
+2..R therefore reuse round 1's compiled program.
+
+**Randomness.** The round's key is split by purpose with ``jax.random.fold_in``: the
+strategy's own key (:attr:`Round.key`), the posterior's predictions (one key for pool,
+targets and last-layer features alike, so an MC-dropout mask is the same sample
+:math:`\theta_k` everywhere, as EPIG's joint predictive needs), the target draw and the
+feature sketches. What a strategy asks for, and in which order, never changes the values.
+
+Shapes: ``K`` posterior samples, ``N`` pool points, ``M`` targets, ``C`` classes, ``D``
+input dimension, ``H`` last-layer width, ``P`` feature dimension.
+"""
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+from einops import rearrange
+from jaxtyping import Array, Bool, Float
+
+from jaxal import embeddings, kernel_features
+from jaxal._registry import Registry
+from jaxal.scores import sample_targets
+from jaxal.typing import Key
+
+__all__ = ["FEATURES", "MissingSource", "Round", "Targets", "register_features"]
+
+_STRATEGY, _PREDICT, _TARGETS, _FEATURES = range(4)
+"""``fold_in`` tags of the round key's purposes."""
+
+Source = Literal["pool", "test", "given"]
+
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Targets:
+    """Where a round's ``M`` target inputs come from (EPIG's :math:`x^* \\sim p^*`, EV-GP's
+    reference points).
+
+    Each round draws ``size`` rows uniformly without replacement (with replacement when the
+    source has fewer rows) from the source, with the round's key: ``"pool"`` (all pool
+    inputs, labelled or not: the pool stands for the input distribution), ``"test"`` (the
+    test inputs: use when the test distribution differs from the pool's) or ``"given"``
+    (``inputs``, a user array ``[P, D]``, e.g. unlabelled inputs of the classes of
+    interest). ``size`` and ``source`` are static; ``inputs`` is data (a pytree leaf), so a
+    new array of the same shape reuses the compiled round.
+    """
+
+    source: Source = dataclasses.field(default="pool", metadata=dict(static=True))
+    size: int = dataclasses.field(default=100, metadata=dict(static=True))
+    inputs: Float[Array, "P D"] | None = None
+
+    def __post_init__(self):
+        if self.source not in ("pool", "test", "given"):
+            raise ValueError(f"source must be 'pool', 'test' or 'given'; got {self.source!r}")
+        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
+            raise ValueError(f"size must be an int >= 1; got {self.size!r}")
+        if (self.source == "given") != (self.inputs is not None):
+            raise ValueError("inputs must be given exactly when source='given'")
+
+    def draw(self, key: Key, x_pool: Array, x_test: Array | None = None) -> Float[Array, "M D"]:
+        """The ``[size, D]`` target inputs of one round."""
+        x = {"pool": x_pool, "test": x_test, "given": self.inputs}[self.source]
+        if x is None:
+            raise ValueError(f"targets from {self.source!r} need those inputs; none were given")
+        return sample_targets(x, self.size, key=key, replace=self.size > x.shape[0])
+
+
+class MissingSource(ValueError):
+    """A strategy asked a round for something it does not offer (e.g. last-layer features of
+    a posterior without ``embed``, or of a recorded cache without them)."""
+
+
+_MISSING_HINT = {
+    "pool": "the posterior's predictions on the pool",
+    "target": "the posterior's predictions on the targets",
+    "x_pool": "the pool inputs",
+    "x_target": "target inputs (jaxal.context.Targets)",
+    "embeddings": "last-layer features (a posterior with `embed`, e.g. jaxal.posterior.ensemble)",
+    "network": "the network's outputs (a posterior with `apply`, e.g. jaxal.posterior.ensemble)",
+}
+
+
+class Round:
+    """What a strategy sees of one round of one seed (see the module docstring).
+
+    Build it from a posterior with :meth:`from_posterior` (the loop does), or directly from
+    arrays (the benchmark replays recorded rounds this way): each keyword is a value, or a
+    zero-argument callable evaluated on first use.
+
+    Args:
+      key: the round's PRNG key (split by purpose; :attr:`key` is the strategy's share).
+      labelled: bool ``[N]`` labelled pool points.
+      available: bool ``[N]`` selectable points; default ``~labelled``. Labelled points are
+        never selectable.
+      pool: predictions on the pool: ``log_probs [K, N, C]`` or ``(mean, var)`` ``[K, N]``.
+      target: the same on the targets, ``[K, M, C]`` or ``(mean, var)`` ``[K, M]``.
+      x_pool: ``[N, D]`` pool inputs.
+      x_target: ``[M, D]`` target inputs.
+      embeddings: ``[K, N, H]`` each posterior sample's last-layer features on the pool.
+      network: ``(apply, params)``: ``apply(params, x [n, D]) -> [K, n, O]`` network outputs,
+        differentiable in ``params`` (for the gradient features).
+      features: precomputed ``{kind: [N, P]}`` (as recorded by the benchmark).
+    """
+
+    def __init__(
+        self,
+        *,
+        key: Key,
+        labelled: Bool[Array, " N"],
+        available: Bool[Array, " N"] | None = None,
+        features: dict[str, Array] | None = None,
+        **sources: Any,
+    ):
+        unknown = sorted(set(sources) - set(_MISSING_HINT))
+        if unknown:
+            raise TypeError(f"unknown round sources {unknown}; choose from {sorted(_MISSING_HINT)}")
+        self._key = key
+        self.labelled = jnp.asarray(labelled, bool)
+        self.available = ~self.labelled if available is None else available & ~self.labelled
+        self._sources = {k: v for k, v in sources.items() if v is not None}
+        self._cache: dict[Any, Any] = {(kind,): v for kind, v in (features or {}).items()}
+
+    @classmethod
+    def from_posterior(
+        cls,
+        posterior,
+        params,
+        *,
+        key: Key,
+        x_pool: Float[Array, "N D"],
+        labelled: Bool[Array, " N"],
+        targets: Targets | None = None,
+        x_test: Float[Array, "M D"] | None = None,
+        available: Bool[Array, " N"] | None = None,
+    ) -> "Round":
+        """The round of a fitted :class:`~jaxal.posterior.Posterior` (``params``) on a pool.
+
+        ``targets`` (default ``Targets("pool", min(100, N))``) says where the target inputs
+        come from; ``x_test`` is needed for ``Targets("test", ...)``.
+        """
+        predict_key = jax.random.fold_in(key, _PREDICT)
+        if targets is None:
+            targets = Targets("pool", min(100, x_pool.shape[0]))
+
+        def x_target():
+            return targets.draw(jax.random.fold_in(key, _TARGETS), x_pool, x_test)
+
+        sources = dict(
+            pool=lambda: posterior.predict(params, x_pool, key=predict_key),
+            x_pool=x_pool,
+            x_target=x_target,
+        )
+        r = cls(key=key, labelled=labelled, available=available, **sources)
+        r._sources["target"] = lambda: posterior.predict(params, r.x_target, key=predict_key)
+        if posterior.embed is not None:
+            r._sources["embeddings"] = lambda: posterior.embed(params, x_pool, key=predict_key)
+        if posterior.apply is not None:
+            r._sources["network"] = (posterior.apply, params)
+        return r
+
+    def _get(self, name: str) -> Any:
+        if name not in self._cache:
+            if name not in self._sources:
+                raise MissingSource(
+                    f"this round offers no {name!r} ({_MISSING_HINT[name]}), which the strategy "
+                    "asked for; use a posterior or a recorded cache that provides it"
+                )
+            value = self._sources[name]
+            self._cache[name] = value() if callable(value) else value
+        return self._cache[name]
+
+    @property
+    def key(self) -> Key:
+        """The strategy's own PRNG key for this round."""
+        return jax.random.fold_in(self._key, _STRATEGY)
+
+    @property
+    def num_points(self) -> int:
+        """``N``, the pool size."""
+        return self.labelled.shape[0]
+
+    @property
+    def pool(self):
+        """Predictions on the pool: ``log_probs [K, N, C]``, or ``(mean, var)`` ``[K, N]``."""
+        return self._get("pool")
+
+    @property
+    def target(self):
+        """Predictions on the targets (same samples as :attr:`pool`): ``[K, M, C]`` or
+        ``(mean, var)`` ``[K, M]``."""
+        return self._get("target")
+
+    @property
+    def x_pool(self) -> Float[Array, "N D"]:
+        """The pool inputs."""
+        return self._get("x_pool")
+
+    @property
+    def x_target(self) -> Float[Array, "M D"]:
+        """This round's target inputs."""
+        return self._get("x_target")
+
+    @property
+    def embeddings(self) -> Float[Array, "K N H"]:
+        """Each posterior sample's last-layer features on the pool."""
+        return self._get("embeddings")
+
+    def features(self, kind: str, **options: Any) -> Float[Array, "N P"]:
+        """Pool features of ``kind`` (one of :data:`FEATURES`' names), computed once a round.
+
+        ``options`` go to the feature builder (e.g. ``dim=512`` for ``"gradient"``).
+        """
+        cache_key = (kind, *sorted(options.items()))
+        if cache_key not in self._cache:
+            build = FEATURES.get(kind)
+            self._cache[cache_key] = build(
+                self, jax.random.fold_in(self._key, _FEATURES), **options
+            )
+        return self._cache[cache_key]
+
+
+FEATURES = Registry("feature kind")
+"""Feature builders ``build(r: Round, key, **options) -> [N, P]`` by name."""
+
+
+def register_features(name: str) -> Callable[[Callable], Callable]:
+    """Decorator registering a feature builder ``build(r, key, **options) -> [N, P]``."""
+    return FEATURES.register(name)
+
+
+def _samples_as_features(x_K_N_P: Array) -> Array:
+    """``[K, N, P] -> [N, K P]`` scaled by ``1/sqrt(K)``: the mean of the samples' kernels."""
+    K = x_K_N_P.shape[0]
+    return rearrange(x_K_N_P, "k n p -> n (k p)") / jnp.sqrt(jnp.asarray(K, x_K_N_P.dtype))
+
+
+@register_features("inputs")
+def _inputs(r: Round, key: Key) -> Array:
+    """The pool inputs, flattened to ``[N, D]``."""
+    del key
+    return r.x_pool.reshape(r.num_points, -1)
+
+
+@register_features("last-layer")
+def _last_layer(r: Round, key: Key) -> Array:
+    r"""Last-layer features :math:`h_k(x)` of the ``K`` samples, ``[N, K H] / \sqrt K``:
+    :math:`\phi(x) \cdot \phi(x') = \frac1K \sum_k h_k(x) \cdot h_k(x')`."""
+    del key
+    return _samples_as_features(r.embeddings)
+
+
+@register_features("badge")
+def _badge(r: Round, key: Key) -> Array:
+    r"""BADGE gradient embeddings of each sample, ``[N, K C H] / \sqrt K``.
+
+    Sample ``k``'s embedding is BADGE's :math:`(p_k(x) - e_{\hat y_k}) \otimes h_k(x)` with its
+    own prediction :math:`\hat y_k` (:func:`jaxal.embeddings.badge`); with ``K = 1`` this is
+    the paper's embedding, and for ``K > 1`` the kernel is the mean of the samples' kernels.
+    """
+    del key
+    log_probs_K_N_C = r.pool
+    g_K_N_P = jax.vmap(lambda h, lp: embeddings.badge(h, jnp.exp(lp)))(
+        r.embeddings, log_probs_K_N_C
+    )
+    return _samples_as_features(g_K_N_P)
+
+
+@register_features("gradient")
+def _gradient(r: Round, key: Key, *, dim: int = kernel_features.DEFAULT_SKETCH_DIM) -> Array:
+    r"""Sketched gradient (empirical NTK) features of the network outputs, about ``dim`` in all.
+
+    :func:`jaxal.kernel_features.gradient` of the ``K`` samples' ``O`` outputs, each sketched
+    to ``max(1, dim // (K O))`` random directions, so ``P = K O max(1, dim // (K O))``: the
+    kernel is (an unbiased estimate of) the sum of the samples' and outputs' empirical NTKs,
+    at the cost of about ``dim / O`` network linearisations of one sample.
+    """
+    apply, params = r._get("network")
+    num_samples, _, num_outputs = jax.eval_shape(lambda: apply(params, r.x_pool[:1])).shape
+
+    def outputs(p, x):
+        return rearrange(apply(p, x), "k n o -> n (k o)")
+
+    per_output = max(1, dim // (num_samples * num_outputs))
+    return kernel_features.gradient(outputs, params, r.x_pool, key=key, dim=per_output)
+
+
+@register_features("nngp")
+def _nngp(r: Round, key: Key, *, depth: int = 3, width: int = 512) -> Array:
+    """Random features of a wide random ReLU network on the inputs
+    (:func:`jaxal.kernel_features.nngp`)."""
+    return kernel_features.nngp(_inputs(r, key), key=key, depth=depth, width=width)
