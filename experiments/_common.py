@@ -105,7 +105,7 @@ def first_round(
         key=round_key,
         x_pool=dataset.x_pool,
         labelled=state.labelled,
-        targets=loop.default_targets(dataset) if targets is None else targets,
+        targets=targets,
         x_test=dataset.x_test,
     )
 

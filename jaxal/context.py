@@ -46,7 +46,14 @@ from jaxal._registry import Registry
 from jaxal.scores import sample_targets
 from jaxal.typing import Key
 
-__all__ = ["FEATURES", "MissingSource", "Round", "Targets", "register_features"]
+__all__ = [
+    "FEATURES",
+    "MissingSource",
+    "Round",
+    "Targets",
+    "default_targets",
+    "register_features",
+]
 
 _STRATEGY, _PREDICT, _TARGETS, _FEATURES = range(4)
 """``fold_in`` tags of the round key's purposes."""
@@ -92,6 +99,11 @@ class Targets:
 class MissingSource(ValueError):
     """A strategy asked a round for something it does not offer (e.g. last-layer features of
     a posterior without ``embed``, or of a recorded cache without them)."""
+
+
+def default_targets(num_points: int) -> Targets:
+    """The targets when none are given: ``M = min(100, N)`` pool inputs drawn each round."""
+    return Targets("pool", min(100, num_points))
 
 
 _MISSING_HINT = {
@@ -159,12 +171,12 @@ class Round:
     ) -> "Round":
         """The round of a fitted :class:`~jaxal.posterior.Posterior` (``params``) on a pool.
 
-        ``targets`` (default ``Targets("pool", min(100, N))``) says where the target inputs
+        ``targets`` (default :func:`default_targets`) says where the target inputs
         come from; ``x_test`` is needed for ``Targets("test", ...)``.
         """
         predict_key = jax.random.fold_in(key, _PREDICT)
         if targets is None:
-            targets = Targets("pool", min(100, x_pool.shape[0]))
+            targets = default_targets(x_pool.shape[0])
 
         def x_target():
             return targets.draw(jax.random.fold_in(key, _TARGETS), x_pool, x_test)

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
-from jaxal.context import Round, Targets
+from jaxal.context import Round, Targets, default_targets
 from jaxal.data import Dataset
 from jaxal.posterior import Posterior
 from jaxal.scores import _entropy
@@ -147,11 +147,6 @@ def init(
     return jax.vmap(make, in_axes=(None, 0))(data, jax.random.split(key, seeds))
 
 
-def default_targets(data: Dataset) -> Targets:
-    """The targets when none are given: ``M = min(100, N)`` pool inputs drawn each round."""
-    return Targets("pool", min(100, data.x_pool.shape[0]))
-
-
 def acquisition_round(
     state: LoopState,
     data: Dataset,
@@ -225,7 +220,7 @@ def run(
       data: the pool and test arrays the state was made with.
       posterior, strategy: as for :func:`acquisition_round`.
       targets: where each round's target inputs come from (EPIG, batch EPIG, EV-GP);
-        default :func:`default_targets`.
+        default :func:`jaxal.context.default_targets`.
       checkpoint_dir: if given, the state is saved there after every round (orbax). It must
         not hold a run that is further along than ``state``.
       on_round: called with the new state after each round (progress bars, logging).
@@ -246,7 +241,7 @@ def run(
     if manager is not None and manager.latest_step() is None:
         manager.save(done, args=ocp.args.StandardSave(state))  # the initial labels too
         manager.wait_until_finished()
-    targets = default_targets(data) if targets is None else targets
+    targets = default_targets(data.x_pool.shape[0]) if targets is None else targets
     for r in range(done, rounds):
         state = step(state, data, targets, posterior=posterior, strategy=strategy, b=int(b))
         if manager is not None:
