@@ -1,10 +1,10 @@
-# jaxal: `make demo` and `make test` are the two set-up commands (see README.md).
+# jaxal: `make demo`, `make test` and `make docs` are the set-up commands (see README.md).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test docs bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,11 +20,18 @@ test: $(PY)
 	$(PIP) install -q -e '.[dev]'
 	$(PY) -m ruff check .
 	OPENBLAS_NUM_THREADS=1 XLA_FLAGS="$$XLA_FLAGS --xla_cpu_multi_thread_eigen=false" \
-		$(PY) -m pytest -n 2 -q --nbmake tests notebooks
+		$(PY) -m pytest -n 2 -q --nbmake --doctest-modules tests notebooks jaxal
+
+# The documentation site (mkdocs.yml, docs/): API reference from the docstrings, guides,
+# notebooks rendered as stored (not executed), into build/site; --strict fails on any warning,
+# such as a broken link or cross-reference.
+docs: $(PY)
+	$(PIP) install -q -e '.[docs]'
+	$(PY) -m mkdocs build --strict
 
 bench: $(PY)
 	$(PIP) install -q -e '.[dev,peers]'
 	$(PY) benchmarks/run.py --out results/bench
 
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) results build .pytest_cache

@@ -4,6 +4,8 @@ Acquisition functions are pure, ``jit``- and ``vmap``-compatible functions over 
 samples. ``log_probs`` is ``[K, N, C]`` (samples, pool points, classes) in natural logs.
 """
 
+import importlib.metadata
+
 from jaxal import (
     active_testing as active_testing,
     bench as bench,
@@ -23,7 +25,10 @@ from jaxal import (
     strategies as strategies,
 )
 
-__version__ = "0.1.0"
+try:  # one source: pyproject.toml's version, as installed
+    __version__ = importlib.metadata.version("jaxal")
+except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "__version__",

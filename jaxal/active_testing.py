@@ -31,6 +31,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.scipy.special import logsumexp
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxal import check
@@ -58,18 +59,14 @@ __all__ = [
 
 def _vector(x: ArrayLike, name: str, letter: str) -> Array:
     """``x`` as a floating jax array of shape ``[letter]`` with at least one entry."""
-    x = check._as_float_array(x, name)
+    x = check.float_array(x, name)
     if x.ndim != 1 or x.shape[0] < 1:
         raise ValueError(f"{name} must have shape [{letter}] with {letter} >= 1; got {x.shape}")
     return x
 
 
 def _check_m(m: int, num_available: Array, N: int) -> int:
-    if isinstance(m, bool) or not isinstance(m, int | np.integer):
-        raise TypeError(f"m must be a Python int (a static sample size); got {type(m).__name__}")
-    m = int(m)
-    if m < 1:
-        raise ValueError(f"m must be >= 1; got m = {m}")
+    m = check.integer(m, "m")
     if m > N:
         raise ValueError(f"m = {m} is larger than the pool (N = {N})")
     if check.is_concrete(num_available) and int(num_available) < m:
@@ -104,14 +101,14 @@ def _check_pool_size(pool_size: int | Array, M: int) -> None:
 def _validated(losses: ArrayLike, q: ArrayLike, pool_size: int | Array) -> tuple[Array, Array]:
     """Check ``losses [M]``, ``q [M]`` in ``(0, 1]`` and ``pool_size >= M``."""
     q = _vector(q, "q", "M")
-    losses = check._as_float_array(losses, "losses")
+    losses = check.float_array(losses, "losses")
     if losses.shape != q.shape:
         raise ValueError(
             f"losses and q must have the same shape [M] (one entry per draw); "
             f"got {losses.shape} and {q.shape}"
         )
     _check_q(q)
-    check._require(
+    check.require(
         jnp.isfinite(losses).all(), "losses contains NaN or inf; losses must be finite", "skip"
     )
     _check_pool_size(pool_size, q.shape[0])
@@ -119,7 +116,7 @@ def _validated(losses: ArrayLike, q: ArrayLike, pool_size: int | Array) -> tuple
 
 
 def _check_q(q: Array) -> None:
-    check._require(
+    check.require(
         ((q > 0) & (q <= 1)).all(),
         "q must lie in (0, 1]: q[m] is the probability with which the m-th point was drawn "
         "among the remaining points (use mix_uniform > 0 in sample() to keep it positive)",
@@ -134,14 +131,18 @@ def _check_q(q: Array) -> None:
 def _draw_probabilities(weights_N: Array, remaining_N: Array, mix_uniform: Array) -> Array:
     """Probabilities ``[N]`` of the next draw: renormalised weights mixed with the uniform.
 
-    Falls back to the uniform over the remaining points when their weights sum to 0.
+    The weights are normalised in log space, ``exp(log s_n - logsumexp(log s))``, so that
+    neither their sum nor its reciprocal can overflow or flush to 0 (weights near the
+    largest float). Falls back to the uniform over the remaining points when their weights
+    sum to 0.
     """
     dtype = weights_N.dtype
     num_remaining = jnp.sum(remaining_N).astype(dtype)
-    total = jnp.sum(jnp.where(remaining_N, weights_N, 0.0))
-    has_mass = total > 0
+    log_weights_N = jnp.where(remaining_N & (weights_N > 0), jnp.log(weights_N), -jnp.inf)
+    log_total = logsumexp(log_weights_N)
+    has_mass = log_total > -jnp.inf
     uniform_N = jnp.where(remaining_N, 1.0 / num_remaining, 0.0).astype(dtype)
-    proportional_N = jnp.where(remaining_N, weights_N / jnp.where(has_mass, total, 1.0), 0.0)
+    proportional_N = jnp.exp(log_weights_N - jnp.where(has_mass, log_total, 0.0))
     mixed_N = (1.0 - mix_uniform) * proportional_N + mix_uniform * uniform_N
     return jnp.minimum(jnp.where(has_mass, mixed_N, uniform_N), 1.0)
 
@@ -218,15 +219,16 @@ def sample(
       >>> float(q[-1])  # the last remaining point is drawn with probability 1
       1.0
     """
-    scores_N = check._as_float_array(proposal_scores, "proposal_scores")
+    scores_N = check.float_array(proposal_scores, "proposal_scores")
     if scores_N.ndim != 1 or scores_N.shape[0] < 1:
         raise ValueError(
             f"proposal_scores must have shape [N] with N >= 1 (one score per pool point); "
             f"got {scores_N.shape}"
         )
     N = scores_N.shape[0]
-    check._require(jnp.isfinite(scores_N).all(), "proposal_scores contains NaN or inf", "skip")
-    check._require(
+    key = check.key(key)
+    check.require(jnp.isfinite(scores_N).all(), "proposal_scores contains NaN or inf", "skip")
+    check.require(
         (scores_N >= 0).all(),
         "proposal_scores must be >= 0 (they are unnormalised sampling weights)",
         "skip",
@@ -386,7 +388,7 @@ def confidence_interval(
 
 def _expected_cross_entropy(surrogate: ArrayLike, model: ArrayLike) -> Array:
     surrogate_K_N_C = check.log_probs(surrogate, name="surrogate", on_trace="skip")
-    model = check._as_float_array(model, "model")
+    model = check.float_array(model, "model")
     if model.ndim not in (2, 3):
         raise ValueError(
             f"model must be log-probabilities [N, C] or [K', N, C] for a log_probs surrogate; "
@@ -409,13 +411,13 @@ def _expected_cross_entropy(surrogate: ArrayLike, model: ArrayLike) -> Array:
 
 def _expected_squared_error(surrogate: tuple[ArrayLike, ArrayLike], model: ArrayLike) -> Array:
     mean_K_N, var_K_N = check.gaussian(*surrogate, on_trace="skip")
-    model = check._as_float_array(model, "model")
+    model = check.float_array(model, "model")
     if model.ndim not in (1, 2) or model.shape[-1] != mean_K_N.shape[1]:
         raise ValueError(
             f"model must be predictive means [N] or [K', N] with N = {mean_K_N.shape[1]} "
             f"for a (mean, var) surrogate; got shape {model.shape}"
         )
-    check._require(jnp.isfinite(model).all(), "model contains NaN or inf", "skip")
+    check.require(jnp.isfinite(model).all(), "model contains NaN or inf", "skip")
     model_N = model if model.ndim == 1 else jnp.mean(model, axis=0)
     return (jnp.mean(mean_K_N, axis=0) - model_N) ** 2 + predictive_variance(mean_K_N, var_K_N)
 
@@ -547,6 +549,7 @@ def repeat(
     Returns:
       :class:`Estimates` of ``[R]`` arrays (standard errors are NaN for ``m = 1``).
     """
+    key = check.key(key)
     losses_N = _vector(losses, "losses", "N")
     scores_N = _vector(proposal_scores, "proposal_scores", "N")
     if scores_N.shape != losses_N.shape:
@@ -554,15 +557,12 @@ def repeat(
             f"losses and proposal_scores must both be [N]; got {losses_N.shape} and "
             f"{scores_N.shape}"
         )
-    check._require(jnp.isfinite(losses_N).all(), "losses contains NaN or inf", "skip")
-    check._require(jnp.isfinite(scores_N).all(), "proposal_scores contains NaN or inf", "skip")
-    check._require((scores_N >= 0).all(), "proposal_scores must be >= 0", "skip")
+    check.require(jnp.isfinite(losses_N).all(), "losses contains NaN or inf", "skip")
+    check.require(jnp.isfinite(scores_N).all(), "proposal_scores contains NaN or inf", "skip")
+    check.require((scores_N >= 0).all(), "proposal_scores must be >= 0", "skip")
     N = losses_N.shape[0]
     m = _check_m(m, N, N)
-    if isinstance(num_repeats, bool) or not (
-        isinstance(num_repeats, int | np.integer) and num_repeats >= 1
-    ):
-        raise ValueError(f"num_repeats must be an int >= 1; got {num_repeats!r}")
+    num_repeats = check.integer(num_repeats, "num_repeats")
     _check_fraction(mix_uniform, "mix_uniform")
     scores_N = scores_N.astype(losses_N.dtype)
-    return _repeat(key, losses_N, scores_N, m, int(num_repeats), mix_uniform)
+    return _repeat(key, losses_N, scores_N, m, num_repeats, mix_uniform)

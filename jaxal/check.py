@@ -19,7 +19,18 @@ wrap the function with :func:`checked`::
         jaxal.check.log_probs(log_probs)
         return jaxal.select.top_k(jaxal.scores.bald(log_probs), 10)
 
+``jax.jit(checked(f))`` works as well: the check's result then leaves the compiled program
+through :func:`jax.debug.callback` and fails the call with XLA's
+:class:`jax.errors.JaxRuntimeError`, whose message carries the check's.
+
 A log-probability of ``-inf`` is a valid probability 0 and is accepted everywhere.
+
+**Batches under tracing.** A batch size ``b`` larger than the number of available points is
+a ``ValueError`` when the mask is concrete. Under ``jit``/``vmap`` the mask's count is not
+known while tracing, so every selection instead fills the positions it cannot fill with the
+sentinel ``N`` (one past the last pool index, see :func:`picks`): ``indices < N`` marks the
+valid picks, scatters such as ``mask.at[indices].set(True)`` drop the sentinel, and no
+unavailable point is ever returned.
 """
 
 from collections.abc import Callable
@@ -42,9 +53,16 @@ __all__ = [
     "available",
     "batch_size",
     "checked",
+    "finite",
+    "float_array",
     "gaussian",
+    "integer",
     "is_concrete",
+    "key",
     "log_probs",
+    "picks",
+    "require",
+    "scalar",
     "scores",
 ]
 
@@ -54,7 +72,7 @@ def is_concrete(*xs) -> bool:
     return not any(isinstance(x, jax.core.Tracer) for x in xs)
 
 
-def _require(ok: Array, message: str, on_trace: OnTrace) -> None:
+def require(ok: Array, message: str, on_trace: OnTrace = "checkify") -> None:
     """Raise ``ValueError(message)`` if ``ok`` is false; under tracing follow ``on_trace``."""
     if is_concrete(ok):
         if not bool(ok):
@@ -63,7 +81,8 @@ def _require(ok: Array, message: str, on_trace: OnTrace) -> None:
         checkify.check(ok, message)
 
 
-def _as_float_array(x: ArrayLike, name: str) -> Array:
+def float_array(x: ArrayLike, name: str) -> Array:
+    """``x`` as a jax array of a floating dtype; ``TypeError`` naming ``name`` otherwise."""
     if x is None:
         raise TypeError(f"{name} is None; expected an array")
     if not isinstance(x, jax.Array):
@@ -97,7 +116,7 @@ def log_probs(
     Checks: floating dtype; rank 3 with ``K, N, C >= 1``; no NaN; no ``+inf``; for every
     sample and point ``|sum_c exp(x) - 1| <= atol``. ``-inf`` (probability 0) is valid.
     """
-    x = _as_float_array(x, name)
+    x = float_array(x, name)
     if x.ndim != 3:
         raise ValueError(
             f"{name} must have shape [K, N, C] (posterior samples, pool points, classes); "
@@ -109,9 +128,9 @@ def log_probs(
     if N < 1:
         raise ValueError(f"{name} has an empty pool (N = 0); there is nothing to score")
     has_nan, has_posinf, normalisation_error = _log_probs_stats(x)
-    _require(~has_nan, f"{name} contains NaN; log-probabilities must be finite or -inf", on_trace)
-    _require(~has_posinf, f"{name} contains +inf; log-probabilities must be <= 0", on_trace)
-    _require(
+    require(~has_nan, f"{name} contains NaN; log-probabilities must be finite or -inf", on_trace)
+    require(~has_posinf, f"{name} contains +inf; log-probabilities must be <= 0", on_trace)
+    require(
         normalisation_error <= atol,
         f"{name} must be normalised log-probabilities over the last (class) axis: "
         f"sum_c exp({name}) deviates from 1 by more than {atol}. Apply "
@@ -133,8 +152,8 @@ def gaussian(
     Checks: floating dtypes, equal rank-2 shapes, finite values, ``var >= 0`` (``var > 0``
     when ``positive``, as log-variances need).
     """
-    mean = _as_float_array(mean, "mean")
-    var = _as_float_array(var, "var")
+    mean = float_array(mean, "mean")
+    var = float_array(var, "var")
     for name, x in (("mean", mean), ("var", var)):
         if x.ndim != 2:
             raise ValueError(f"{name} must have shape [K, N] (samples, points); got {x.shape}")
@@ -142,12 +161,12 @@ def gaussian(
         raise ValueError(f"mean and var must have the same shape; got {mean.shape} and {var.shape}")
     if mean.shape[1] < 1:
         raise ValueError("mean and var have an empty pool (N = 0); there is nothing to score")
-    _require(jnp.isfinite(mean).all(), "mean contains NaN or inf", on_trace)
-    _require(jnp.isfinite(var).all(), "var contains NaN or inf", on_trace)
+    require(jnp.isfinite(mean).all(), "mean contains NaN or inf", on_trace)
+    require(jnp.isfinite(var).all(), "var contains NaN or inf", on_trace)
     if positive:
-        _require((var > 0).all(), "var must be > 0 (it enters a logarithm)", on_trace)
+        require((var > 0).all(), "var must be > 0 (it enters a logarithm)", on_trace)
     else:
-        _require((var >= 0).all(), "var must be >= 0", on_trace)
+        require((var >= 0).all(), "var must be >= 0", on_trace)
     return mean, var
 
 
@@ -159,14 +178,14 @@ def scores(
     on_trace: OnTrace = "checkify",
 ) -> Array:
     """Validate acquisition scores: floating, shape ``[N]`` with ``N >= 1``, finite."""
-    x = _as_float_array(x, name)
+    x = float_array(x, name)
     if x.ndim != 1:
         raise ValueError(f"{name} must have shape [N] (one score per pool point); got {x.shape}")
     if x.shape[0] < 1:
         raise ValueError(f"{name} is empty (N = 0): the pool is empty")
-    _require(jnp.isfinite(x).all(), f"{name} contains NaN or inf", on_trace)
+    require(jnp.isfinite(x).all(), f"{name} contains NaN or inf", on_trace)
     if nonnegative:
-        _require(
+        require(
             (x >= 0).all(),
             f"{name} must be >= 0 for this mode (power sampling weights scores**beta)",
             on_trace,
@@ -187,7 +206,7 @@ def available(mask: ArrayLike | None, num_points: int, *, on_trace: OnTrace = "c
             f"available must have shape [N] = ({num_points},), one flag per pool point; "
             f"got {mask.shape}"
         )
-    _require(
+    require(
         mask.any(), "available has no True entry: the pool is empty or fully labelled", on_trace
     )
     return mask
@@ -218,15 +237,98 @@ def batch_size(b: int, mask: Array, *, on_trace: OnTrace = "checkify") -> int:
     return b
 
 
+def finite(x: Array, name: str, *, on_trace: OnTrace = "checkify") -> Array:
+    """Require every entry of ``x`` to be finite (no NaN, no ``±inf``); return ``x``."""
+    require(
+        jnp.isfinite(x).all(), f"{name} contains NaN or inf; every entry must be finite", on_trace
+    )
+    return x
+
+
+def integer(value, name: str, *, low: int = 1) -> int:
+    """``value`` as a Python int ``>= low``: these are static sizes and counts.
+
+    Python and NumPy integers are accepted (not ``bool``); another type is a ``TypeError``, an
+    integer below ``low`` a ``ValueError``, each naming ``name``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int >= {low}; got {type(value).__name__} {value!r}")
+    if value < low:
+        raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
+    return int(value)
+
+
+def scalar(value, name: str, *, dtype=None, positive: bool = True, what: str = "") -> Array:
+    """``value`` as a real scalar jax array (of ``dtype``): finite and ``> 0`` (``>= 0``
+    unless ``positive``) when concrete; a traced value is only checked for its shape.
+
+    ``what`` describes the quantity in the messages, e.g. ``" (a noise variance)"``.
+    """
+    try:
+        x = jnp.asarray(value, dtype)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be a real scalar{what}; got {value!r}") from error
+    if x.ndim != 0:
+        raise ValueError(f"{name} must be a scalar{what}; got shape {x.shape}")
+    if is_concrete(x) and not (jnp.isfinite(x) and (x > 0 if positive else x >= 0)):
+        bound = "> 0" if positive else ">= 0"
+        raise ValueError(f"{name} must be finite and {bound}{what}; got {float(x)}")
+    return x
+
+
+def key(value, name: str = "key") -> Array:
+    """Validate a PRNG key: a typed key (``jax.random.key(0)``) or raw ``uint32`` key data
+    (``[2]``, as ``jax.random.PRNGKey(0)``; ``[4]`` for the ``rbg`` implementations).
+
+    ``None``, an int or any other array is a ``TypeError`` naming ``name`` and how to make one.
+    """
+    make = f"pass {name}=jax.random.key(seed) (or split one you hold with jax.random.split)"
+    if not isinstance(value, jax.Array):
+        raise TypeError(f"{name} must be a JAX PRNG key; got {type(value).__name__}. {make}")
+    if jnp.issubdtype(value.dtype, jax.dtypes.prng_key):
+        if value.ndim != 0:
+            raise TypeError(
+                f"{name} must be a single PRNG key (shape ()); got an array of keys of shape "
+                f"{value.shape}. Use one key, or jax.vmap over the keys"
+            )
+        return value
+    if value.dtype == jnp.uint32 and value.shape in ((2,), (4,)):
+        return value
+    raise TypeError(
+        f"{name} must be a JAX PRNG key; got an array of dtype {value.dtype} and shape "
+        f"{value.shape}. {make}"
+    )
+
+
+def picks(indices: Array, available: Array) -> Array:
+    """``[b]`` selected ``indices`` with the positions past the available count set to ``N``.
+
+    Greedy and top-k selections pick available points first; once none is left (possible
+    only under tracing, where :func:`batch_size` cannot see the mask's count) they would
+    repeat a point or return an unavailable one. Those positions get the sentinel ``N``
+    (``available.shape[0]``), out of range of the pool: ``indices < N`` marks the valid picks
+    and ``mask.at[indices].set(True)`` drops the rest. For valid input nothing changes.
+    """
+    N = available.shape[0]
+    position_B = jnp.arange(indices.shape[-1])
+    return jnp.where(position_B < jnp.sum(available), indices, N).astype(indices.dtype)
+
+
 def checked(fn: Callable) -> Callable:
     """Run ``fn`` under :func:`checkify.checkify` and raise if any check inside it failed.
 
-    The raised error is checkify's ``JaxRuntimeError`` carrying the check's message.
+    Both orders work: ``checked(jax.jit(f))`` raises checkify's ``JaxRuntimeError`` with the
+    check's message after the call returns; ``jax.jit(checked(f))`` (or ``checked`` under
+    ``vmap``) raises from a :func:`jax.debug.callback` when the compiled program runs, as
+    :class:`jax.errors.JaxRuntimeError` whose message contains the check's.
     """
 
     def wrapper(*args, **kwargs):
         error, out = checkify.checkify(fn)(*args, **kwargs)
-        error.throw()
+        if is_concrete(*jax.tree.leaves((args, kwargs))):
+            error.throw()
+        else:
+            jax.debug.callback(lambda concrete: concrete.throw(), error)
         return out
 
     return wrapper

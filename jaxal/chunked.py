@@ -9,8 +9,10 @@ dropped. Peak memory is a few chunks (``K * chunk_size * C`` numbers each) plus 
 :func:`score` keeps the ``[N]`` scores on the host (4 MB for a million float32 scores) and
 :func:`top_k` keeps only the running best ``b``.
 
-Values are not validated (that would be another pass over the pool): validate chunks with
-:func:`jaxal.check.log_probs` yourself if they may hold NaN or unnormalised rows.
+The values of ``log_probs`` are not validated (that would be another pass over the pool):
+validate chunks with :func:`jaxal.check.log_probs` yourself if they may hold NaN or
+unnormalised rows. :func:`top_k` does check the scores it ranks: a NaN or infinite score of
+an available point raises ``ValueError``, as in :func:`jaxal.select.top_k`.
 
 A jitted acquisition compiles once per pool shape. When the pool size ``N`` changes from call
 to call (pools filtered or grown between rounds), :func:`pad_pool` pads it to a bucket size
@@ -27,6 +29,7 @@ Example:
 
 import mmap
 from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -43,14 +46,6 @@ DEFAULT_CHUNK_SIZE = 65_536
 
 ScoreFn = Callable[[Array], Float[Array, " N"]]
 Chunks = LogProbs | Iterable[LogProbs]
-
-
-def _check_chunk_size(chunk_size: int) -> int:
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int | np.integer):
-        raise TypeError(f"chunk_size must be a Python int; got {type(chunk_size).__name__}")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1; got {chunk_size}")
-    return int(chunk_size)
 
 
 def _mapping(x) -> mmap.mmap | None:
@@ -153,7 +148,7 @@ def score(
     Returns:
       ``[N]`` numpy array of scores, in pool order.
     """
-    chunk_size = _check_chunk_size(chunk_size)
+    chunk_size = check.integer(chunk_size, "chunk_size")
     jitted = jax.jit(score_fn)
     scores = []
     pending = None
@@ -167,23 +162,55 @@ def score(
     return np.concatenate(scores)
 
 
+class _Best(NamedTuple):
+    """The running best ``b``: ranking ``keys``, ``scores`` and pool ``indices``, each ``[b]``,
+    and ``finite``, whether every available point's score so far was finite."""
+
+    keys: Array
+    scores: Array
+    indices: Array
+    finite: Array
+
+
 def _merge_step(score_fn: ScoreFn) -> Callable:
-    """Jitted ``(best, chunk, offset, available) -> best``: running top-``b`` and a new chunk."""
+    """Jitted ``(best, chunk, offset, available) -> best``: running top-``b`` and a new chunk.
+
+    Points are ranked by their score, available points always before unavailable ones (and
+    before the initial placeholders): an available point's key is its score, or the lowest
+    finite number where the score is NaN or ``-inf``; every other key is ``-inf``.
+    """
 
     @jax.jit
-    def step(best_scores_B, best_indices_B, chunk, offset, available_n):
-        (b,) = best_scores_B.shape
+    def step(best, chunk, offset, available_n):
+        (b,) = best.keys.shape
         scores_n = score_fn(chunk)
         _check_scores_shape(scores_n.shape, chunk.shape[1])
+        scores_n = scores_n.astype(best.scores.dtype)
         indices_n = offset + jnp.arange(chunk.shape[1], dtype=jnp.int32)
-        masked_n = jnp.where(available_n, scores_n, -jnp.inf).astype(best_scores_B.dtype)
+        lowest = jnp.finfo(scores_n.dtype).min
+        usable_n = jnp.where(jnp.isnan(scores_n), lowest, jnp.maximum(scores_n, lowest))
+        keys_n = jnp.where(available_n, usable_n, -jnp.inf)
         # Earlier chunks first: lax.top_k breaks ties towards the lower position, hence the
         # lower pool index, as jaxal.select.top_k does.
-        merged_scores = jnp.concatenate([best_scores_B, masked_n])
-        best_scores_B, position_B = jax.lax.top_k(merged_scores, b)
-        return best_scores_B, jnp.concatenate([best_indices_B, indices_n])[position_B]
+        keys_B, position_B = jax.lax.top_k(jnp.concatenate([best.keys, keys_n]), b)
+        return _Best(
+            keys_B,
+            jnp.concatenate([best.scores, scores_n])[position_B],
+            jnp.concatenate([best.indices, indices_n])[position_B],
+            best.finite & jnp.all(jnp.isfinite(scores_n) | ~available_n),
+        )
 
     return step
+
+
+def _available_chunk(available, start: int, n: int, size: int):
+    """Flags ``[size]`` of the chunk's ``n`` points from ``start``; the padding is unavailable."""
+    if available is None:
+        return np.arange(size) < n
+    if available.shape[0] < start + n:
+        raise ValueError(f"available has {available.shape[0]} flags; the pool has more")
+    xp = np if isinstance(available, np.ndarray) else jnp
+    return xp.pad(available[start : start + n], (0, size - n))
 
 
 def top_k(
@@ -206,40 +233,53 @@ def top_k(
       log_probs: ``[K, N, C]`` array or iterable of ``[K, n_i, C]`` chunks (see :func:`score`).
       b: batch size, a Python int with ``1 <= b <= #available``.
       chunk_size: points per chunk (static).
-      available: optional bool ``[N]``; ``False`` marks labelled or excluded points.
+      available: optional bool ``[N]``; ``False`` marks labelled or excluded points (a traced
+        mask works under ``jit``/``vmap``).
 
     Returns:
-      ``(indices [b] int32, scores [b])``: pool indices and their scores, best first.
+      ``(indices [b] int32, scores [b])``: pool indices and their scores, best first. Under
+      ``jit``/``vmap`` (with a traced ``available``) the positions past the available count
+      hold the sentinel ``N`` (:func:`jaxal.check.picks`) and the score ``-inf``.
+
+    Raises:
+      ValueError: when ``b`` exceeds the available points, or ``score_fn`` gives an available
+        point a NaN or infinite score (checked on concrete values only, as
+        :func:`jaxal.select.top_k` does).
     """
-    chunk_size = _check_chunk_size(chunk_size)
-    if isinstance(b, bool) or not isinstance(b, int | np.integer) or b < 1:
-        raise ValueError(f"b must be a Python int >= 1; got {b!r}")
+    chunk_size = check.integer(chunk_size, "chunk_size")
+    b = check.integer(b, "b")
     if available is not None:
-        available = np.asarray(available)
-        check.available(available, available.shape[0])  # dtype, rank, at least one True
+        if check.is_concrete(available):
+            available = np.asarray(available)  # host flags: sliced without device work
+        check.available(available, available.shape[0], on_trace="skip")
     step = _merge_step(score_fn)
-    best_scores_B = best_indices_B = None
+    best = None
     N = 0
     for chunk, n in _chunks(log_probs, chunk_size):
-        if best_scores_B is None:
+        if best is None:
             dtype = jax.eval_shape(score_fn, chunk).dtype
-            best_scores_B = jnp.full((b,), -jnp.inf, dtype)
-            best_indices_B = jnp.zeros((b,), jnp.int32)
-        available_n = np.arange(chunk_size) < n
-        if available is not None:
-            if available.shape[0] < N + n:
-                raise ValueError(f"available has {available.shape[0]} flags; the pool has more")
-            available_n[:n] &= available[N : N + n]
-        best_scores_B, best_indices_B = step(
-            best_scores_B, best_indices_B, chunk, np.int32(N), available_n
-        )
+            placeholder_B = jnp.full((b,), -jnp.inf, dtype)
+            best = _Best(
+                placeholder_B, placeholder_B, jnp.zeros((b,), jnp.int32), jnp.asarray(True)
+            )
+        best = step(best, chunk, np.int32(N), _available_chunk(available, N, n, chunk_size))
         N += n
-    if available is not None and available.shape[0] != N:
+    if available is None:
+        available = np.ones(N, bool)
+    elif available.shape[0] != N:
         raise ValueError(f"available must have shape [N] = ({N},); got {available.shape}")
-    num_available = N if available is None else int(available.sum())
-    if b > num_available:
-        raise ValueError(f"b = {b} is larger than the number of available points ({num_available})")
-    return best_indices_B, best_scores_B
+    num_available = jnp.sum(available)
+    if check.is_concrete(num_available) and b > int(num_available):
+        raise ValueError(
+            f"b = {b} is larger than the number of available points ({int(num_available)})"
+        )
+    check.require(
+        best.finite,
+        "score_fn gave an available point a NaN or infinite score; scores must be finite "
+        "(give unselectable points available=False instead)",
+        "skip",
+    )
+    return check.picks(best.indices, jnp.asarray(available)), best.scores
 
 
 def bucket_size(n: int, *, multiple: int | None = None) -> int:
@@ -253,12 +293,11 @@ def bucket_size(n: int, *, multiple: int | None = None) -> int:
       >>> bucket_size(1000), bucket_size(1024), bucket_size(1000, multiple=256)
       (1024, 1024, 1024)
     """
-    for name, value in (("n", n), ("multiple", 1 if multiple is None else multiple)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+    n = check.integer(n, "n")
     if multiple is None:
-        return 1 << (int(n) - 1).bit_length()
-    return -(-int(n) // int(multiple)) * int(multiple)
+        return 1 << (n - 1).bit_length()
+    multiple = check.integer(multiple, "multiple")
+    return -(-n // multiple) * multiple
 
 
 def pad_pool(

@@ -10,30 +10,38 @@
     jaxal bench                     # replay every strategy on cached posteriors (seconds)
 
 A run directory holds ``config.json`` (the full configuration and the jaxal version),
-``checkpoints/`` (the loop state after the initial fit and after every round, orbax),
-``results.json`` / ``results.csv`` (per seed and round: labels, metrics, acquired indices)
-and ``curves.png``. All seeds run in one compiled program (``jax.vmap``), so the progress bar
-advances per round for all seeds at once. Classification and regression datasets alike; the
-strategies and posteriors a dataset's task accepts are those ``jaxal list`` shows.
+``checkpoints/`` (the loop state after the initial fit and after every round, orbax, with
+checksums that ``resume`` verifies), ``results.json`` / ``results.csv`` (per seed and round:
+labels, metrics, acquired indices), ``curves.png`` and ``.jaxal.lock``: ``run`` and ``resume``
+hold it for their whole life, so a second process on the same directory is refused at once.
+All seeds run in one compiled program (``jax.vmap``), so the progress bar advances per round
+for all seeds at once. Classification and regression datasets alike; the strategies and
+posteriors a dataset's task accepts are those ``jaxal list`` shows. ``--config file.json``
+sets any field of :class:`RunConfig`; flags given on the command line win over the file.
 """
 
+import contextlib
 import csv
 import dataclasses
+import fcntl
 import json
+import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import jax
 import matplotlib
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import jaxal
-from jaxal import bench as bench_module, data, loop, posterior, strategies
+from jaxal import bench as bench_module, check, data, loop, posterior, strategies
 from jaxal.context import Targets
 from jaxal.plot import mean_band
 
@@ -80,18 +88,34 @@ class RunConfig:
                 raise ValueError(f"unknown {task} {kind} {name!r}; choose one of {options}")
         if self.targets not in ("pool", "test"):
             raise ValueError(f"targets must be 'pool' or 'test'; got {self.targets!r}")
-        for name in ("seeds", "num_targets"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+        for name in ("seeds", "samples", "hidden", "steps", "minibatch", "num_targets"):
+            check.integer(getattr(self, name), name)
+
+    @classmethod
+    def from_settings(cls, settings: dict, source: str) -> "RunConfig":
+        """The configuration of ``settings`` (a subset of the fields), read from ``source``."""
+        fields = [field.name for field in dataclasses.fields(cls)]
+        if not isinstance(settings, dict):
+            raise ValueError(f"{source} must give RunConfig fields {fields} as a JSON object")
+        unknown = sorted(set(settings) - set(fields))
+        if unknown:
+            raise ValueError(f"{source} has unknown settings {unknown}; the fields are {fields}")
+        return cls(**settings)
 
 
 class _Experiment:
-    """The dataset, posterior, strategy and targets a configuration names."""
+    """The dataset, posterior, strategy and targets a configuration names, all validated."""
 
     def __init__(self, config: RunConfig):
         config.validate()
         self.config = config
         self.dataset = data.load(config.dataset, key=jax.random.key(config.seed))
+        loop.check_budget(
+            self.dataset.x_pool.shape[0],
+            initial=config.initial,
+            rounds=config.rounds,
+            b=config.batch,
+        )
         self.metric = "accuracy" if config.task == "classification" else "rmse"
         self.posterior = posterior.build(
             config.posterior,
@@ -124,9 +148,66 @@ class _Experiment:
         return [c.initial + r * c.batch for r in range(c.rounds + 1)]
 
 
-def _fail(error: Exception) -> None:
-    console.print(f"[red]error:[/red] {error}")
+def _fail(error: Exception) -> NoReturn:
+    console.print("[red]error:[/red]", escape(str(error)), soft_wrap=True)
     raise typer.Exit(2)
+
+
+LOCK = ".jaxal.lock"
+"""The lock file of a run directory, held by the ``run`` or ``resume`` working in it."""
+
+
+@contextlib.contextmanager
+def _locked(out: Path, *, create: bool) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``out / LOCK`` (``out`` made first when ``create``).
+
+    Exits with a clear error, before any work, when ``out`` is not a writable directory or
+    another process holds the lock. The OS releases the lock when the process ends, however it
+    ends (a crash or ``kill -9`` included), so a stale lock never blocks a later resume.
+    """
+    try:
+        if create:
+            out.mkdir(parents=True, exist_ok=True)
+        handle = (out / LOCK).open("a+")
+    except OSError as error:
+        reason = error.strerror or error
+        _fail(ValueError(f"cannot write to the run directory {out}: {reason}; choose another"))
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip()
+            _fail(
+                ValueError(
+                    f"{out} is in use by another jaxal process"
+                    + (f" (pid {owner})" if owner else "")
+                    + ": wait for it to finish, or choose another directory"
+                )
+            )
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+
+
+def _read_json(path: Path, fix: str) -> dict:
+    """The JSON object in ``path``; ``ValueError`` naming the file and ``fix`` if unreadable."""
+    try:
+        record = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path} is truncated or corrupt ({error}); {fix}") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{path} must hold a JSON object, not {type(record).__name__}; {fix}")
+    return record
+
+
+def _write_json(path: Path, record: dict) -> None:
+    """Write ``record`` to ``path`` atomically: a crash leaves the old file or the new one."""
+    partial = path.with_name(f"{path.name}.partial")
+    partial.write_text(json.dumps(record, indent=1))
+    os.replace(partial, path)
 
 
 def _advance(out: Path, experiment: _Experiment, state: loop.LoopState) -> loop.LoopState:
@@ -168,7 +249,7 @@ def _write_results(out: Path, experiment: _Experiment, state: loop.LoopState) ->
         "metrics": metrics,
         "acquired": np.asarray(state.acquired).tolist(),
     }
-    (out / "results.json").write_text(json.dumps(record, indent=1))
+    _write_json(out / "results.json", record)
     with (out / "results.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["seed", "round", "labels", *metrics])
@@ -182,7 +263,7 @@ def _load(out: Path) -> dict:
     path = out / "results.json"
     if not path.exists():
         raise ValueError(f"{out} has no results.json: is it a finished jaxal run?")
-    return json.loads(path.read_text())
+    return _read_json(path, f"`jaxal resume {out}` writes it again")
 
 
 def _primary_metric(record: dict) -> str:
@@ -233,6 +314,7 @@ def _summary(runs: list[Path]) -> Table:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Run directory (must not hold a run).")],
     dataset: Annotated[str, typer.Option(help="See `jaxal list`.")] = RunConfig.dataset,
     strategy: Annotated[str, typer.Option(help="See `jaxal list`.")] = RunConfig.strategy,
@@ -257,7 +339,6 @@ def run(
     ] = None,
 ) -> None:
     """Run an active-learning experiment; checkpoints every round."""
-    settings = json.loads(config_file.read_text()) if config_file else {}
     flags = dict(
         dataset=dataset,
         strategy=strategy,
@@ -272,37 +353,56 @@ def run(
         targets=targets,
         num_targets=num_targets,
     )
-    defaults = dataclasses.asdict(RunConfig())
-    settings.update({k: v for k, v in flags.items() if v != defaults[k]})
+    parameters = {"posterior": "posterior_name"}
+    given = {
+        field: value
+        for field, value in flags.items()
+        if ctx.get_parameter_source(parameters.get(field, field)).name == "COMMANDLINE"
+    }
     try:
-        config = RunConfig(**settings)
-        if (out / "config.json").exists():
-            raise ValueError(f"{out} already holds a run; continue it with `jaxal resume {out}`")
+        settings = {}
+        if config_file is not None:
+            settings = _read_json(config_file, "fix it or drop --config")
+        source = f"--config {config_file}" if config_file is not None else "the flags"
+        config = RunConfig.from_settings({**settings, **given}, source)
         experiment = _Experiment(config)
-        state = experiment.init()
-    except (ValueError, TypeError) as error:
+    except (OSError, ValueError, TypeError) as error:
         _fail(error)
-    out.mkdir(parents=True, exist_ok=True)
-    record = {"jaxal_version": jaxal.__version__, "config": dataclasses.asdict(config)}
-    (out / "config.json").write_text(json.dumps(record, indent=1))
-    _advance(out, experiment, state)
+    with _locked(out, create=True):
+        if (out / "config.json").exists() or (out / "checkpoints").exists():
+            _fail(ValueError(f"{out} already holds a run; continue it with `jaxal resume {out}`"))
+        state = experiment.init()
+        record = {"jaxal_version": jaxal.__version__, "config": dataclasses.asdict(config)}
+        _write_json(out / "config.json", record)
+        _advance(out, experiment, state)
 
 
 @app.command()
 def resume(out: Annotated[Path, typer.Argument(help="Run directory to continue.")]) -> None:
     """Continue an interrupted run from its last checkpoint (a finished run is rewritten)."""
+    path = out / "config.json"
     try:
-        record = json.loads((out / "config.json").read_text())
-        experiment = _Experiment(RunConfig(**record["config"]))
-        like = jax.eval_shape(experiment.init)
-        state = loop.restore(out / "checkpoints", like=like)
+        if not path.is_file():
+            raise ValueError(f"{out} has no config.json: `jaxal run --out` makes run directories")
+        fix = (
+            "it holds the run's settings: restore it (a finished run's results.json keeps them "
+            'under "config") or start a new run'
+        )
+        record = _read_json(path, fix)
+        experiment = _Experiment(RunConfig.from_settings(record.get("config"), str(path)))
     except (OSError, ValueError, TypeError) as error:
         _fail(error)
-    if state is None:
-        console.print("no checkpoint yet: starting from the initial fit")
-        state = experiment.init()
-    console.print(f"resuming {out} at round {int(np.min(state.round))}")
-    _advance(out, experiment, state)
+    with _locked(out, create=False):
+        try:
+            like = jax.eval_shape(experiment.init)
+            state = loop.restore(out / "checkpoints", like=like)
+        except (OSError, ValueError) as error:
+            _fail(error)
+        if state is None:
+            console.print("no checkpoint yet: starting from the initial fit")
+            state = experiment.init()
+        console.print(f"resuming {out} at round {int(np.min(state.round))}")
+        _advance(out, experiment, state)
 
 
 @app.command()

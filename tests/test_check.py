@@ -138,3 +138,51 @@ def test_checked_keeps_value_checks_inside_jit():
         acquire(_bad(_set_nan))
     with pytest.raises(checkify.JaxRuntimeError, match="normalised"):
         acquire(_bad(_unnormalise))
+
+
+def test_checked_works_in_both_orders_with_jit():
+    def acquire(log_probs):
+        jaxal.check.log_probs(log_probs)
+        return jaxal.select.top_k(jaxal.scores.bald(log_probs), 2)
+
+    outside_in = jax.jit(jaxal.check.checked(acquire))
+    np.testing.assert_array_equal(outside_in(GOOD), jaxal.select.top_k(jaxal.scores.bald(GOOD), 2))
+    with pytest.raises(jax.errors.JaxRuntimeError, match="log_probs contains NaN"):
+        outside_in(_bad(_set_nan)).block_until_ready()
+
+
+SAMPLERS = {
+    "top_k": lambda m, b, key: jaxal.select.top_k(jnp.linspace(0.1, 1.0, 5), b, available=m),
+    "stochastic": lambda m, b, key: jaxal.select.stochastic(
+        jnp.linspace(0.0, 1.0, 5), b, key=key, available=m
+    ),
+    "random": lambda m, b, key: jaxal.select.random(5, b, key=key, available=m),
+    "gumbel_top_k": lambda m, b, key: jaxal.select.gumbel_top_k(
+        jnp.log(jnp.linspace(0.0, 1.0, 5)), b, key=key, available=m
+    ),
+}
+
+
+@pytest.mark.parametrize("name", SAMPLERS)
+def test_traced_batches_past_the_available_count_hold_the_sentinel(name):
+    """Under jit and vmap, positions past the available count are N; the rest is available."""
+    select = SAMPLERS[name]
+    masks = jnp.array([[False, True, False, False, True], [False] * 5, [True] * 5])
+    keys = jax.random.split(jax.random.key(0), 3)
+    picks = jax.vmap(jax.jit(lambda m, k: select(m, 3, k)))(masks, keys)
+    np.testing.assert_array_equal(picks[0, 2], 5)
+    assert set(picks[0, :2].tolist()) == {1, 4}
+    np.testing.assert_array_equal(picks[1], [5, 5, 5])
+    assert len(set(picks[2].tolist())) == 3 and (picks[2] < 5).all()
+    with pytest.raises(ValueError, match="larger than the number of available"):
+        select(masks[0], 3, keys[0])
+
+
+@pytest.mark.parametrize(
+    "bad", [None, 0, np.uint32([0, 1]), jnp.zeros(2), jnp.zeros((2, 2), jnp.uint32)]
+)
+def test_selections_name_a_bad_key(bad):
+    with pytest.raises(TypeError, match=r"key must be .*jax\.random\.key"):
+        jaxal.select.stochastic(jnp.ones(3), 1, key=bad)
+    with pytest.raises(TypeError, match=r"key must be .*jax\.random\.key"):
+        jaxal.select.random(3, 1, key=bad)

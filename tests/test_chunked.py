@@ -72,6 +72,64 @@ def test_top_k_ties_towards_lower_index():
     np.testing.assert_array_equal(indices_B, np.arange(5))
 
 
+def first_class(log_probs):
+    """A score that is ``-inf`` at points where class 0 has probability 0."""
+    return log_probs[0, :, 0]
+
+
+def few_finite_scores(N, finite):
+    """``[K, N, C]``: class 0 has probability 0 except at the points ``finite`` (``1 / C``)."""
+    with np.errstate(divide="ignore"):
+        pool = np.log(np.tile([0.0] + [1 / (C - 1)] * (C - 1), (K, N, 1)))
+    pool[:, finite] = -np.log(C)
+    return pool
+
+
+def test_top_k_rejects_fewer_finite_scores_than_b():
+    # Issue 15: with 2 finite scores and b = 4, the placeholders of the running best
+    # (index 0, score -inf) came back: duplicated, unavailable indices.
+    pool = few_finite_scores(20, [5, 13])
+    with pytest.raises(ValueError, match="score_fn gave an available point a NaN or infinite"):
+        jaxal.chunked.top_k(first_class, pool, 4, chunk_size=8, available=np.arange(20) > 2)
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        jaxal.chunked.top_k(lambda lp: first_class(lp) * 0.0, pool, 1, chunk_size=8)  # NaN
+
+
+@pytest.mark.parametrize("transform", ["jit", "vmap"])
+def test_traced_top_k_past_the_available_count_holds_the_sentinel(transform, rng):
+    pool = jnp.asarray(random_log_probs(rng, K, 10, C))
+    masks = jnp.array([[False, True] + [False] * 7 + [True], [False] * 10, [True] * 10])
+
+    def select(lp, mask):
+        return jaxal.chunked.top_k(jaxal.scores.bald, lp, 3, chunk_size=4, available=mask)
+
+    if transform == "jit":
+        indices = np.stack([jax.jit(select)(pool, mask)[0] for mask in masks])
+    else:
+        indices = jax.vmap(select, in_axes=(None, 0))(pool, masks)[0]
+    np.testing.assert_array_equal(indices[0, 2], 10)
+    assert set(indices[0, :2].tolist()) == {1, 9}
+    np.testing.assert_array_equal(indices[1], [10, 10, 10])
+    expected = jaxal.select.top_k(jaxal.scores.bald(pool), 3)
+    np.testing.assert_array_equal(indices[2], expected)
+    with pytest.raises(ValueError, match="larger than the number of available"):
+        select(pool, masks[0])
+
+
+def test_traced_top_k_ranks_available_points_first_whatever_their_score():
+    # Under jit the score check is skipped; an available point with score -inf or NaN still
+    # ranks before every unavailable point (and the placeholders), lowest index first.
+    pool = jnp.asarray(few_finite_scores(12, [5, 9]))
+    available = jnp.arange(12) >= 4
+
+    def select(lp, mask):
+        return jaxal.chunked.top_k(first_class, lp, 4, chunk_size=5, available=mask)
+
+    indices, scores = jax.jit(select)(pool, available)
+    np.testing.assert_array_equal(indices, [5, 9, 4, 6])
+    np.testing.assert_array_equal(scores[2:], -np.inf)
+
+
 def test_one_compilation_across_chunks(log_probs):
     traces = []
 
@@ -95,7 +153,7 @@ def test_bad_chunk_size(log_probs, chunk_size):
 
 
 def test_bad_chunk_size_type(log_probs):
-    with pytest.raises(TypeError, match="chunk_size"):
+    with pytest.raises(TypeError, match="chunk_size must be an int"):
         jaxal.chunked.score(jaxal.scores.bald, log_probs, chunk_size=1.5)
 
 
@@ -161,8 +219,8 @@ def test_bucket_size():
         2048,
     ]
     assert [jaxal.chunked.bucket_size(n, multiple=100) for n in (1, 100, 101)] == [100, 100, 200]
-    for bad in (0, -1, 1.5, True):
-        with pytest.raises(ValueError, match="n must"):
+    for bad, error in [(0, ValueError), (-1, ValueError), (1.5, TypeError), (True, TypeError)]:
+        with pytest.raises(error, match="n must"):
             jaxal.chunked.bucket_size(bad)
     with pytest.raises(ValueError, match="multiple must"):
         jaxal.chunked.bucket_size(10, multiple=0)

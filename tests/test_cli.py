@@ -1,13 +1,18 @@
 """The ``jaxal`` command line: run, resume after an interruption, plot, list, clear errors."""
 
+import dataclasses
+import fcntl
 import json
 import shutil
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 import jaxal
+from jaxal import cli
 from jaxal.cli import _list_table, app
+from tests.test_loop import flip_64_bytes, largest_data_file
 
 RUNNER = CliRunner()
 TINY = ["--rounds", "2", "--batch", "5", "--initial", "10", "--seeds", "2", "--samples", "2"]
@@ -29,8 +34,28 @@ def test_run_resume_plot_and_list(tmp_path):
     assert (out / "curves.png").stat().st_size > 0
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 2 * 3
 
-    # Interrupted during the last round: its checkpoint and the results never got written.
-    shutil.rmtree(out / "checkpoints" / "2")
+    # Resuming with other settings than the checkpoints': one line naming the mismatch.
+    config = (out / "config.json").read_text()
+    (out / "config.json").write_text(config.replace('"rounds": 2', '"rounds": 3'))
+    result = invoke("resume", out)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "checkpoint step 2" in result.output and "other settings" in result.output
+    assert "acquired has shape (2, 2, 5), the requested run's (2, 3, 5)" in result.output
+    (out / "config.json").write_text(config)
+
+    # A damaged checkpoint is refused, naming the step, the file and the fix.
+    step = out / "checkpoints" / "2"
+    data_file = largest_data_file(step)
+    flip_64_bytes(data_file)
+    result = invoke("resume", out)
+    assert result.exit_code == 2, result.output
+    assert f"checkpoint step 2 in {out.absolute() / 'checkpoints'} is corrupt" in result.output
+    assert data_file.relative_to(step).as_posix() in result.output
+    assert f"delete {step.absolute()} to resume from step 1" in result.output
+
+    # Following the fix resumes from step 1, as after an interruption during the last round
+    # (its checkpoint and the results never written), to the same results.
+    shutil.rmtree(step)
     (out / "results.json").unlink()
     result = invoke("resume", out)
     assert result.exit_code == 0, result.output
@@ -80,3 +105,60 @@ def test_clear_errors(tmp_path):
     assert result.exit_code == 2 and "exceeds the pool" in result.output
     result = invoke("resume", tmp_path / "nothing")
     assert result.exit_code == 2 and "error" in result.output
+
+
+def _never_fit(self):
+    raise AssertionError("fitted before the run directory was checked")
+
+
+def test_one_process_per_run_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli._Experiment, "init", _never_fit)
+    out = tmp_path / "run"
+    out.mkdir()
+    with (out / cli.LOCK).open("a") as held:  # another process running in `out`
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        result = invoke("run", "--out", out, *TINY)
+        assert result.exit_code == 2 and "in use by another jaxal process" in result.output
+        assert not (out / "config.json").exists()
+        record = {"config": dataclasses.asdict(cli.RunConfig())}
+        (out / "config.json").write_text(json.dumps(record))
+        result = invoke("resume", out)
+        assert result.exit_code == 2 and "in use by another jaxal process" in result.output
+    result = invoke("run", "--out", out, *TINY)  # released: now the directory's run is found
+    assert result.exit_code == 2 and "already holds a run" in result.output
+
+
+def test_an_unwritable_out_fails_before_any_fit(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli._Experiment, "init", _never_fit)
+    (tmp_path / "file").write_text("")
+    result = invoke("run", "--out", tmp_path / "file" / "run", *TINY)
+    assert result.exit_code == 2, result.output
+    assert f"cannot write to the run directory {tmp_path / 'file' / 'run'}" in result.output
+
+
+@pytest.mark.parametrize("damage", [lambda text: text[:20], lambda text: "\0" * len(text)])
+def test_unreadable_json_files_are_named(tmp_path, damage):
+    out = tmp_path / "run"
+    out.mkdir()
+    record = {"config": dataclasses.asdict(cli.RunConfig()), "labels": [], "metrics": {}}
+    for name in ("config.json", "results.json"):
+        (out / name).write_text(damage(json.dumps(record)))
+    result = invoke("resume", out)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{out / 'config.json'} is truncated or corrupt" in result.output
+    assert "restore it" in result.output
+    result = invoke("plot", out)
+    assert result.exit_code == 2 and f"{out / 'results.json'} is truncated" in result.output
+    result = invoke("run", "--out", tmp_path / "new", "--config", out / "config.json")
+    assert result.exit_code == 2 and f"{out / 'config.json'} is truncated" in result.output
+
+
+def test_flags_win_over_the_config_file_even_at_their_default(tmp_path):
+    settings = {"rounds": 2, "batch": 200, "initial": 10, "seeds": 1, "samples": 2, "steps": 10}
+    (tmp_path / "config.json").write_text(json.dumps(settings))
+    # --rounds 10 is the flag's default; with the file's batch of 200 it exceeds the pool.
+    args = ("run", "--out", tmp_path / "x", "--config", tmp_path / "config.json")
+    result = invoke(*args, "--rounds", "10")
+    assert result.exit_code == 2, result.output
+    assert "initial + rounds * b = 10 + 10 * 200 = 2010 exceeds the pool" in result.output
+    assert not (tmp_path / "x").exists()  # refused before the run directory was made

@@ -334,3 +334,31 @@ def test_mnist1d_transform_matches_the_reference_generator(rng):
         expected = _reference_mnist1d(templates[label], *draws.values())
         ours = data._mnist1d_transform(jnp.asarray(templates[label]), **draws)
         np.testing.assert_allclose(ours, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "dataset",
+    [
+        data.digits,
+        data.repeated_digits,
+        data.mnist5k,
+        data.repeated_mnist5k,
+        data.diabetes,
+        data.friedman1,
+        data.friedman2,
+        data.mnist1d,
+        data.moons,
+        data.imbalanced_blobs,
+        data.sine,
+        lambda key: data.load("moons", key=key),
+        lambda key: data.repeated(jnp.ones((2, 1)), jnp.zeros(2, jnp.int32), key=key, copies=2),
+    ],
+)
+def test_a_key_that_is_not_a_prng_key_is_a_type_error(dataset):
+    with pytest.raises(TypeError, match="key must be a JAX PRNG key"):
+        dataset(key=0)
+
+
+def test_numpy_integer_sizes_are_accepted(key):
+    ds = data.load("moons", key=key, num_samples=np.int64(40), test_fraction=0.5)
+    assert ds.x_pool.shape == (20, 2)

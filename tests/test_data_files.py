@@ -133,3 +133,58 @@ def test_cifar10_rejects_missing_keys_and_float_pixels(tmp_path, rng):
     write_cifar_like(tmp_path, rng, x_test=np.zeros((2, 32, 32, 3), np.float32))
     with pytest.raises(TypeError, match="x_test.*uint8"):
         data.cifar10(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Damaged or inconsistent files: ValueError naming the file
+
+
+def test_idx_loader_names_a_truncated_gz_file(tmp_path, rng):
+    write_mnist_like(tmp_path, rng, compress=True)
+    file = tmp_path / "train-images-idx3-ubyte.gz"
+    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte\.gz' is truncated or corrupt"):
+        data.mnist(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("stem", "array", "match"),
+    [
+        ("train-labels-idx1-ubyte", np.zeros(4), "train-labels.* 4 labels but .*train-images"),
+        ("t10k-labels-idx1-ubyte", np.zeros(4), "t10k-labels.* 4 labels but .*t10k-images"),
+        ("t10k-images-idx3-ubyte", np.zeros((3, 27, 27)), r"t10k-images.*\(27, 27\).*train-images"),
+        ("train-labels-idx1-ubyte", np.full(5, 10), "train-labels.* labels in 10..10"),
+    ],
+    ids=["train-counts", "test-counts", "test-shape", "label-range"],
+)
+def test_idx_loader_names_inconsistent_files(tmp_path, rng, stem, array, match):
+    write_mnist_like(tmp_path, rng, compress=False)
+    write_idx(tmp_path / stem, array, compress=False)
+    with pytest.raises(ValueError, match=match):
+        data.mnist(tmp_path)
+
+
+def test_cifar10_names_a_truncated_archive(tmp_path, rng):
+    write_cifar_like(tmp_path, rng)
+    file = tmp_path / "cifar10.npz"
+    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+    with pytest.raises(ValueError, match=r"cifar10\.npz' is truncated or corrupt"):
+        data.cifar10(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        (
+            dict(y_train=np.zeros((3, 1), np.int64)),
+            "y_train in .*cifar10.npz.* 3 labels but x_train",
+        ),
+        (dict(x_test=np.zeros((2, 16, 16, 3), np.uint8)), r"x_test in .*\(16, 16, 3\).*x_train"),
+        (dict(y_test=np.zeros((2, 2), np.int64)), r"y_test in .*labels \[N\] or \[N, 1\]"),
+    ],
+    ids=["counts", "test-shape", "label-shape"],
+)
+def test_cifar10_names_inconsistent_arrays(tmp_path, rng, overrides, match):
+    write_cifar_like(tmp_path, rng, **overrides)
+    with pytest.raises(ValueError, match=match):
+        data.cifar10(tmp_path)

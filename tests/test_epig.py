@@ -175,3 +175,38 @@ def test_sample_targets_respects_available(key):
     with pytest.raises(ValueError, match="larger than the number of available"):
         jaxal.scores.sample_targets(x, 11, key=key, available=available)
     assert jaxal.scores.sample_targets(x, 30, key=key, replace=True).shape == (30, 1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    ("mean_scale", "var_scale"),
+    [(1.0, 1.0), (1e30, 1.0), (1e30, 1e-30), (1e19, 1e38)],
+    ids=["moderate", "mean_1e30", "mean_1e30_var_1e-30", "mean_1e19_var_1e38"],
+)
+def test_gaussian_epig_with_huge_magnitudes(rng, dtype, mean_scale, var_scale):
+    # Issue 15: Var(y) = mean((mu - mean mu)^2) + mean(s2) overflowed to inf in float32,
+    # which made every correlation, hence every EPIG, 0. rho is scale-free: the reference
+    # gets the same problem divided by mean_scale**2.
+    mean_pool, mean_target = rng.standard_normal((6, 7)), rng.standard_normal((6, 5))
+    var_pool, var_target = rng.random((6, 7)) + 0.1, rng.random((6, 5)) + 0.1
+    ratio = var_scale / mean_scale**2
+    want = gaussian_epig_reference(mean_pool, var_pool * ratio, mean_target, var_target * ratio)
+    args = (mean_pool * mean_scale, var_pool * var_scale, mean_target * mean_scale)
+    args = [a.astype(dtype) for a in (*args, var_target * var_scale)]
+    got = jaxal.scores.gaussian_epig(*args, pool_block_size=3)
+    np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == np.float32 else 1e-10)
+    assert (np.asarray(got) > 0).all()
+
+
+def test_sample_targets_names_m_and_key(key):
+    x = jnp.arange(10.0)[:, None]
+    with pytest.raises(ValueError, match=r"m = 11 is larger than the number of available rows"):
+        jaxal.scores.sample_targets(x, 11, key=key)
+    with pytest.raises(ValueError, match="pass replace=True"):
+        jaxal.scores.sample_targets(x, 3, key=key, available=jnp.arange(10) < 2)
+    for bad, error in [(0, ValueError), (2.0, TypeError), (True, TypeError)]:
+        with pytest.raises(error, match="m must be an int >= 1"):
+            jaxal.scores.sample_targets(x, bad, key=key)
+    for bad in (None, 5, jnp.zeros(2)):
+        with pytest.raises(TypeError, match=r"key must be .*jax\.random\.key"):
+            jaxal.scores.sample_targets(x, 3, key=bad)

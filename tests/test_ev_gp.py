@@ -166,3 +166,55 @@ def test_invalid_arguments(rng):
         select.ev_gp(x, x, 2, labelled=np.zeros(5, int))
     with pytest.raises(ValueError, match="labelled must have shape"):
         select.ev_gp(x, x, 2, labelled=np.zeros(4, bool))
+
+
+def nan_kernel(x1, x2):
+    return jnp.full((x1.shape[0], x2.shape[0]), jnp.nan, x1.dtype)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "match"),
+    [
+        ({"x_pool": lambda x: x.at[1, 0].set(jnp.nan)}, ValueError, "x_pool contains NaN"),
+        ({"x_target": lambda x: x.at[0, 1].set(jnp.inf)}, ValueError, "x_target contains NaN"),
+        ({"noise": jnp.inf}, ValueError, "noise must be finite and > 0"),
+        ({"noise": jnp.nan}, ValueError, "noise must be finite and > 0"),
+        ({"noise": -1.0}, ValueError, "noise must be finite and > 0"),
+        ({"noise": jnp.ones(2)}, ValueError, "noise must be a scalar"),
+        ({"kernel": nan_kernel}, ValueError, "kernel returned NaN"),
+        ({"kernel": lambda a, c: a @ a.T}, ValueError, r"kernel.*expected \[N, M\] = \(6, 4\)"),
+        ({"kernel": lambda a, c: a @ c.T > 0}, TypeError, "kernel must return a floating"),
+    ],
+)
+@pytest.mark.parametrize("labelled", [None, np.arange(6) < 2])
+def test_nan_inf_noise_and_kernel_output_are_rejected(rng, change, error, match, labelled):
+    """Issue 15: eager NaN / inf inputs, invalid noise and bad kernels raise, naming the cause."""
+    args = {"x_pool": jnp.asarray(rng.normal(size=(6, 3))), "x_target": None, "noise": 1e-3}
+    args["x_target"] = args["x_pool"][:4]
+    for name, value in change.items():
+        args[name] = value(args[name]) if name.startswith("x_") else value
+    kernel = args.pop("kernel", KERNEL)
+    with pytest.raises(error, match=match):
+        select.ev_gp(b=2, kernel=kernel, labelled=labelled, **args)
+
+
+@pytest.mark.parametrize("transform", ["jit", "vmap"])
+def test_traced_b_past_the_available_count_gives_the_sentinel(rng, transform):
+    """Issue 15: under jit/vmap b > #available fills the rest with N (it returned index 0)."""
+    x = jnp.asarray(rng.normal(size=(8, 3)))
+    two, none = jnp.arange(8) % 4 == 1, jnp.zeros(8, bool)  # selectable: {1, 5}, then nothing
+    # (available, labelled): two available; two unlabelled (conditioned on the rest); none
+    masks = [(two, None), (jnp.ones(8, bool), ~two), (none, None)]
+
+    def run(available, labelled):
+        return select.ev_gp(x, x, 3, available=available, labelled=labelled)
+
+    if transform == "jit":
+        got = [jax.jit(run)(*mask).tolist() for mask in masks]
+    else:
+        got = jax.vmap(run)(jnp.stack([two, two, none]), jnp.stack([none, ~two, none])).tolist()
+    for indices in got[:2]:
+        assert sorted(indices[:2]) == [1, 5] and indices[2] == 8
+    assert got[2] == [8, 8, 8]
+    with pytest.raises(ValueError, match="larger than the number of available points"):
+        run(two, None)

@@ -8,6 +8,7 @@ import pytest
 from jaxal import embeddings, select
 
 from .conftest import DTYPES, TRANSFORMS
+from .reference import random_log_probs
 
 
 def sq_dists(x):
@@ -233,9 +234,121 @@ def test_validation(key):
         select.probcover(x, 1, radius=1.0, labelled=jnp.ones(4, bool))
     with pytest.raises(ValueError, match="b = 5"):
         select.badge(x, 5, key=key)
-    with pytest.raises(TypeError, match="radius=.*probcover_radius"):
-        select.probcover(x, 1)
-    with pytest.raises(TypeError, match="radius=.*probcover_radius"):
-        select.probcover(x, 1, radius=None)
-    with pytest.raises(ValueError, match="radius must be >= 0"):
-        select.probcover(x, 1, radius=-1.0)
+    for missing in ({}, {"radius": None}):
+        with pytest.raises(TypeError, match="radius is None.*radius=.*probcover_radius"):
+            select.probcover(x, 1, **missing)
+
+
+@pytest.mark.parametrize("radius", [-1.0, np.nan, np.inf, jnp.array([0.5]), "a"])
+def test_probcover_radius_must_be_a_finite_nonnegative_scalar(radius):
+    with pytest.raises((TypeError, ValueError), match="radius must be"):
+        select.probcover(jnp.zeros((4, 2)), 1, radius=radius)
+
+
+def test_probcover_radius_zero_covers_coincident_points_only():
+    """``probcover_radius`` can return 0; ``probcover`` then picks the most repeated point."""
+    x = jnp.array([[0.0], [1.0], [1.0], [2.0], [1.0]])
+    assert select.probcover(x, 1, radius=0.0).tolist() == [1]
+
+
+def test_single_pick_and_single_cluster(key, rng):
+    x = rng.normal(size=(12, 2))
+    available = jnp.asarray(rng.random(12) < 0.7).at[0].set(True)
+    norms = np.where(available, np.linalg.norm(x, axis=1), -np.inf)
+    assert select.badge(x, 1, key=key, available=available).tolist() == [np.argmax(norms)]
+    d = np.sqrt(sq_dists(x))
+    np.fill_diagonal(d, np.inf)
+    mean_knn = np.sort(d, axis=1)[:, :6].mean(1)  # one cluster: k = min(20, 12 // 2)
+    none = jnp.zeros(12, bool)
+    assert select.typiclust(x, 1, key=key, labelled=none).tolist() == [np.argmin(mean_knn)]
+    got = select.typiclust(x, 3, key=key, num_clusters=1).tolist()
+    assert got == np.argsort(mean_knn)[:3].tolist()
+    assert (select.kmeans(x, 1, key=key) == 0).all()
+
+
+# Every selection of features (and ICAL, on log-probs): (input, call(input, b, key, **masks)).
+SELECTIONS = {
+    "coreset": ("features", lambda x, b, k, **m: select.coreset(x, b, **m)),
+    "badge": ("embeddings", lambda x, b, k, **m: select.badge(x, b, key=k, **m)),
+    "typiclust": ("features", lambda x, b, k, **m: select.typiclust(x, b, key=k, **m)),
+    "probcover": ("features", lambda x, b, k, **m: select.probcover(x, b, radius=0.5, **m)),
+    "ical": ("log_probs", lambda x, b, k, **m: select.ical(x, b, key=k, **m)),
+}
+WITH_LABELLED = ("coreset", "typiclust", "probcover")
+
+
+def pool_input(name, rng, dtype=np.float64):
+    """``[6, 2]`` features, or ``[4, 6, 3]`` log-probs for ICAL."""
+    if SELECTIONS[name][0] == "log_probs":
+        return jnp.asarray(random_log_probs(rng, 4, 6, 3, dtype=dtype))
+    return jnp.asarray(rng.normal(size=(6, 2)).astype(dtype))
+
+
+@pytest.mark.parametrize("name", SELECTIONS)
+def test_short_pool_under_tracing_fills_the_sentinel(key, rng, name):
+    argument, call = SELECTIONS[name]
+    x, N = pool_input(name, rng), 6
+    two, none = jnp.zeros(N, bool).at[jnp.array([1, 4])].set(True), jnp.zeros(N, bool)
+
+    def by_available(mask):
+        return call(x, 3, key, available=mask)
+
+    def by_labelled(mask):  # selectable = ~labelled = mask
+        return call(x, 3, key, labelled=~mask)
+
+    jitted = jax.jit(by_available)
+    batched = jax.vmap(by_labelled if name in WITH_LABELLED else by_available)(
+        jnp.stack([two, none])
+    )
+    for got in (jitted(two), batched[0]):
+        assert sorted(got[:2].tolist()) == [1, 4] and int(got[2]) == N  # selectable first
+    assert (jitted(none) == N).all() and (batched[1] == N).all()
+    with pytest.raises(ValueError, match="available"):
+        by_available(two)
+
+
+KEYED = {
+    "badge": lambda x, k: select.badge(x, 2, key=k),
+    "typiclust": lambda x, k: select.typiclust(x, 2, key=k),
+    "kmeans": lambda x, k: select.kmeans(x, 2, key=k),
+    "ical": lambda x, k: select.ical(x, 2, key=k),
+}
+
+
+@pytest.mark.parametrize("bad_key", [None, 0])
+@pytest.mark.parametrize("name", KEYED)
+def test_key_must_be_a_prng_key(rng, name, bad_key):
+    x = pool_input("ical" if name == "ical" else "coreset", rng)
+    with pytest.raises(TypeError, match=r"key must be a JAX PRNG key.*jax\.random\.key"):
+        KEYED[name](x, bad_key)
+
+
+NONFINITE_CALLS = {
+    **SELECTIONS,
+    "kmeans": ("features", lambda x, b, k: select.kmeans(x, b, key=k)),
+    "probcover_radius": (
+        "features",
+        lambda x, b, k: select.probcover_radius(x, jnp.arange(6) % 2),
+    ),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("name", NONFINITE_CALLS)
+def test_nonfinite_input_raises_naming_it(key, rng, name, bad, dtype):
+    argument, call = NONFINITE_CALLS[name]
+    x = pool_input(name if name in SELECTIONS else "coreset", rng, dtype)
+    x = x.at[(0,) * x.ndim].set(bad)
+    with pytest.raises(ValueError, match=f"{argument} contains"):
+        call(x, 2, key)
+
+
+def test_features_dtype_shape_and_candidates_are_checked(rng):
+    x = rng.normal(size=(6, 2))
+    with pytest.raises(TypeError, match="features must have a floating dtype"):
+        select.coreset(np.arange(12).reshape(6, 2), 1)
+    with pytest.raises(ValueError, match=r"embeddings must have shape \[N, D\]"):
+        select.badge(x[:, 0], 1, key=jax.random.key(0))
+    with pytest.raises(ValueError, match="candidates contains NaN"):
+        select.probcover_radius(x, np.arange(6) % 2, candidates=np.array([0.1, np.nan]))

@@ -145,3 +145,36 @@ def test_large_n_runs_without_an_n_by_n_matrix(rng):
     dependent = float(hsic.hsic(x, y))
     independent = float(hsic.hsic(x, rng.standard_normal((n, 1)).astype(np.float32)))
     assert dependent > 10 * abs(independent) and np.isfinite(dependent)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+@pytest.mark.parametrize("argument", ["x", "y", "K", "L", "median_heuristic"])
+def test_nonfinite_input_raises_naming_it(rng, argument, bad, dtype):
+    x, y = dependent_pair(rng)
+    x, y = x.astype(dtype), y.astype(dtype)
+    K = gaussian_kernel_reference(x, 1.0).astype(dtype)
+    spoilt = {name: a.copy() for name, a in (("x", x), ("y", y), ("K", K))}
+    for a in spoilt.values():
+        a[0, 0] = bad
+    call = {
+        "x": lambda: hsic.hsic(spoilt["x"], y),
+        "y": lambda: hsic.hsic(x, spoilt["y"]),
+        "K": lambda: hsic.hsic_from_kernels(spoilt["K"], K),
+        "L": lambda: hsic.hsic_from_kernels(K, spoilt["K"]),
+        "median_heuristic": lambda: hsic.median_heuristic(spoilt["x"]),
+    }[argument]
+    name = "x" if argument == "median_heuristic" else argument
+    with pytest.raises(ValueError, match=f"{name} contains NaN or inf"):
+        call()
+
+
+@pytest.mark.parametrize("sigma", [np.nan, np.inf, 0.0, -1.0])
+@pytest.mark.parametrize("argument", ["sigma_x", "sigma_y", "sigma"])
+def test_bandwidth_must_be_finite_and_positive(rng, argument, sigma):
+    x, y = dependent_pair(rng)
+    with pytest.raises(ValueError, match=f"{argument} must be finite and > 0"):
+        if argument == "sigma":
+            hsic.gaussian_kernel(x, sigma)
+        else:
+            hsic.hsic(x, y, **{argument: sigma})

@@ -419,3 +419,43 @@ def test_invalid_arguments(key, rng):
         select.maxdet(phi, 2, noise=-1.0)
     with pytest.raises(ValueError, match="overselection_factor"):
         select.bait(phi, 2, overselection_factor=0.5)
+
+
+@pytest.mark.parametrize("transform", ["jit", "vmap"])
+@pytest.mark.parametrize("name", METHODS)
+def test_traced_b_past_the_available_count_gives_the_sentinel(key, rng, name, transform):
+    """Issue 15: under jit/vmap b > #selectable fills the rest with N, eager still raises."""
+    phi, labelled = problem(rng, N=8, L=2, P=3)
+    two = jnp.zeros(10, bool).at[np.flatnonzero(~labelled)[[1, 4]]].set(True)
+    none = jnp.zeros(10, bool)
+
+    def one(available):
+        return run(name, phi, 3, key=key, labelled=labelled, available=available)
+
+    if transform == "jit":
+        got = [jax.jit(one)(available).tolist() for available in (two, none)]
+    else:
+        got = jax.vmap(one)(jnp.stack([two, none])).tolist()
+    assert sorted(got[0][:2]) == np.flatnonzero(two).tolist() and got[0][2] == 10
+    assert got[1] == [10, 10, 10]
+    with pytest.raises(ValueError, match="larger than the number of available points"):
+        one(two)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda phi, key: select.maxdet(phi, 2, noise=jnp.inf), ValueError, "noise"),
+        (lambda phi, key: select.maxdet(phi, 2, noise=jnp.nan), ValueError, "noise"),
+        (lambda phi, key: select.bait(phi, 2, noise=jnp.inf), ValueError, "noise"),
+        (lambda phi, key: select.bait(phi, 2, overselection_factor=np.inf), ValueError, "overs"),
+        (lambda phi, key: select.kmeanspp(phi, 2, key=None), TypeError, "key=jax.random.key"),
+        (lambda phi, key: select.kmeanspp(phi, 2, key=3), TypeError, "key=jax.random.key"),
+        (lambda phi, key: select.kernel_batch(phi, 2, key=3), TypeError, "key=jax.random.key"),
+    ],
+)
+def test_invalid_values_and_keys_are_rejected(key, rng, call, error, match):
+    """Issue 15: infinite noise / factor and non-key keys raise eagerly, naming the argument."""
+    phi, _ = problem(rng, N=6, L=0, P=3)
+    with pytest.raises(error, match=match):
+        call(phi, key)

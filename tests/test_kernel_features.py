@@ -217,3 +217,38 @@ def test_invalid_arguments(key, rng):
         kf.nngp(x, key=key, depth=0)
     with pytest.raises(ValueError, match="activation"):
         kf.nngp(x, key=key, depth=2, activation="tanh")
+
+
+def linear_model(p, x):
+    return x[:, 0] * p
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda x, k: kf.gradient(linear_model, 1.0, x.at[0, 0].set(np.nan), key=k, dim=4),
+         ValueError, "x contains NaN"),
+        (lambda x, k: kf.nngp(x.at[1, 2].set(np.inf), key=k, depth=2, width=4),
+         ValueError, "x contains NaN"),
+        (lambda x, k: kf.nngp(x, key=k, depth=2, weight_std=np.inf), ValueError, "weight_std"),
+        (lambda x, k: kf.nngp(x, key=k, depth=2, bias_std=-0.1), ValueError, "bias_std"),
+        (lambda x, k: kf.nngp(x, key=k, depth=True), TypeError, "depth"),
+        (lambda x, k: kf.posterior(x, labelled=np.ones(5, bool), noise=np.inf),
+         ValueError, "noise must be finite"),
+        (lambda x, k: kf.nngp(x, key=0, depth=2), TypeError, "key=jax.random.key"),
+        (lambda x, k: kf.sketch(x, key=None), TypeError, "key=jax.random.key"),
+        (lambda x, k: kf.gradient(linear_model, 1.0, x, key=7, dim=4),
+         TypeError, "key=jax.random.key"),
+    ],
+)  # fmt: skip
+def test_nan_inf_hyperparameters_and_keys_are_rejected(key, rng, call, error, match):
+    """Issue 15: NaN / inf inputs, non-finite hyperparameters and non-key keys raise eagerly."""
+    with pytest.raises(error, match=match):
+        call(jnp.asarray(rng.normal(size=(5, 3))), key)
+
+
+def test_numpy_integer_sizes_are_accepted(key, rng):
+    """check.integer: NumPy integers are valid sizes (the local helpers rejected them)."""
+    x = jnp.asarray(rng.normal(size=(5, 3)))
+    assert kf.sketch(x, key=key, dim=np.int64(4)).shape == (5, 4)
+    assert kf.nngp(x, key=key, depth=np.int32(2), width=np.int64(6)).shape == (5, 7)

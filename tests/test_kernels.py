@@ -242,3 +242,42 @@ def test_invalid_arguments():
         kernels.infinite_width(2, kind="rbf")
     with pytest.raises(ValueError, match="key"):
         kernels.empirical_ntk(lambda p, x: x, {}, projection_dim=3)
+
+
+@pytest.mark.parametrize("kind", ["ntk", "nngp"])
+def test_relu_float32_coincident_inputs_are_exact_and_opposite_accurate(rng, kind):
+    """Issue 17: k(x, x) in float32 was 2e-4 off float64 (the angle of a cosine rounded below
+    1); the arctan2 angle with the Gram's own diagonal gives theta = 0 exactly."""
+    kernel = kernels.infinite_width(3, kind=kind)
+    x = rng.normal(size=(6, 20))
+    exact = np.diag(np.asarray(kernel(jnp.asarray(x), jnp.asarray(x))))
+    x32 = jnp.asarray(x, jnp.float32)
+    for got in (
+        kernels.diagonal(kernel, x32),
+        jax.jit(kernels.diagonal, static_argnums=0)(kernel, x32),
+        jnp.diagonal(kernel(x32, x32)),
+        jnp.diagonal(jax.jit(lambda x: kernel(x, x))(x32)),
+    ):
+        assert got.dtype == jnp.float32
+        np.testing.assert_allclose(got, exact, rtol=1e-6)
+    opposite = np.asarray(kernel(jnp.asarray(x), -jnp.asarray(x)))
+    np.testing.assert_allclose(kernel(x32, -x32), opposite, rtol=1e-5, atol=1e-6 * exact.max())
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "match"),
+    [
+        (lambda: kernels.infinite_width(True), TypeError, "depth"),
+        (lambda: kernels.infinite_width(2, weight_std=np.inf), ValueError, "weight_std"),
+        (lambda: kernels.infinite_width(2, bias_std=np.nan), ValueError, "bias_std"),
+        (lambda: kernels.infinite_width(2, weight_std=jnp.ones(2)), TypeError, "weight_std"),
+        (lambda: kernels.empirical_ntk(lambda p, x: x, {}, projection_dim=3, key=0),
+         TypeError, "key=jax.random.key"),
+        (lambda: kernels.empirical_ntk(lambda p, x: x, {}, batch_size=0), ValueError, "batch_size"),
+    ],
+)  # fmt: skip
+def test_hyperparameters_and_keys_are_validated(call, error, match):
+    """Issue 15: non-finite stds, bool depths and int keys raise (they were accepted)."""
+    with pytest.raises(error, match=match):
+        call()
+    assert kernels.infinite_width(np.int64(2))(jnp.ones((1, 2)), jnp.ones((1, 2))).shape == (1, 1)

@@ -1,6 +1,7 @@
 """The compiled loop: no recompilation, seeds under vmap, checkpoint / resume, bad budgets."""
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -13,6 +14,7 @@ import pytest
 
 import jaxal
 from jaxal import loop
+from jaxal.context import default_targets
 from jaxal.data import Dataset
 
 
@@ -58,6 +60,24 @@ def test_a_run_acquires_distinct_unlabelled_points_and_records_metrics():
     assert not np.asarray(start.labelled)[acquired].any()
     assert int(end.labelled.sum()) == 6 + 12
     assert np.isfinite(end.metrics["accuracy"]).all() and np.isfinite(end.metrics["nll"]).all()
+
+
+def test_the_sentinel_is_never_labelled():
+    """Picks equal to ``N`` (``jaxal.check.picks``: nothing left to pick) label nothing."""
+    data = toy_data()
+    N = data.x_pool.shape[0]
+
+    def short(r, b):
+        first = jaxal.strategies.get("bald")(r, 1)
+        return jnp.concatenate([first, jnp.full((b - 1,), N, first.dtype)])
+
+    start = loop.init(data, key=jax.random.key(0), **SETTINGS)
+    state = loop.round_step(
+        start, data, default_targets(N), posterior=POSTERIOR, strategy=short, b=4
+    )
+    assert int(state.labelled.sum()) == int(start.labelled.sum()) + 1
+    np.testing.assert_array_equal(state.acquired[0, 1:], -1)
+    assert not start.labelled[state.acquired[0, 0]] and state.labelled[state.acquired[0, 0]]
 
 
 def test_no_recompilation_after_the_first_round():
@@ -158,13 +178,53 @@ def test_a_killed_process_loses_no_finished_round(tmp_path):
     _assert_same(resumed, uninterrupted)
 
 
-def test_a_directory_holding_a_further_run_is_refused(tmp_path):
+@pytest.fixture(scope="module")
+def saved_run(tmp_path_factory):
+    """A finished 3-round run checkpointed in a directory (orbax keeps steps 2 and 3)."""
+    directory = tmp_path_factory.mktemp("saved")
     data = toy_data()
-    start = loop.init(data, key=jax.random.key(0), **SETTINGS)
+    start = loop.init(data, key=jax.random.key(5), **SETTINGS)
+    random = jaxal.strategies.get("random")
+    final = loop.run(start, data, posterior=POSTERIOR, strategy=random, checkpoint_dir=directory)
+    return directory, start, final
+
+
+@pytest.fixture
+def checkpoints(saved_run, tmp_path):
+    """A copy of :func:`saved_run`'s directory to damage, the run's start and final states."""
+    directory, start, final = saved_run
+    shutil.copytree(directory, tmp_path / "ckpt")
+    return tmp_path / "ckpt", start, final
+
+
+def largest_data_file(step_directory):
+    """The largest array-data file of a checkpoint step (orbax's ``d/`` chunk files)."""
+    files = [f for f in step_directory.rglob("*") if f.is_file() and f.parent.name == "d"]
+    return max(files, key=lambda f: f.stat().st_size)
+
+
+def flip_64_bytes(file):
+    raw = bytearray(file.read_bytes())
+    middle = len(raw) // 2 - 32
+    raw[middle : middle + 64] = bytes(255 - byte for byte in raw[middle : middle + 64])
+    file.write_bytes(bytes(raw))
+
+
+def truncate(file):
+    file.write_bytes(file.read_bytes()[: file.stat().st_size // 2])
+
+
+def zero(file):
+    file.write_bytes(bytes(file.stat().st_size))
+
+
+def test_a_directory_holding_a_further_run_is_refused(checkpoints):
+    directory, start, _ = checkpoints
     strategy = jaxal.strategies.get("random")
-    loop.run(start, data, posterior=POSTERIOR, strategy=strategy, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="already holds round 3"):
-        loop.run(start, data, posterior=POSTERIOR, strategy=strategy, checkpoint_dir=tmp_path)
+        loop.run(
+            start, toy_data(), posterior=POSTERIOR, strategy=strategy, checkpoint_dir=directory
+        )
 
 
 def test_restore_from_an_empty_directory_is_none(tmp_path):
@@ -174,17 +234,97 @@ def test_restore_from_an_empty_directory_is_none(tmp_path):
 
 
 @pytest.mark.parametrize(
+    "target, damage, problem",
+    [
+        (None, flip_64_bytes, "changed since it was saved"),
+        (None, truncate, r"bytes, \d+ were saved"),
+        (None, lambda file: file.unlink(), "is missing its file"),
+        ("default/_METADATA", zero, "file default/_METADATA changed since it was saved"),
+        (loop.CHECKSUMS, lambda file: file.unlink(), f"has no {loop.CHECKSUMS}"),
+        (loop.CHECKSUMS, zero, f"its {loop.CHECKSUMS} is unreadable"),
+    ],
+    ids=["flipped", "truncated", "missing", "zeroed-metadata", "no-checksums", "zeroed-checksums"],
+)
+def test_a_damaged_checkpoint_is_refused_naming_the_step_and_the_file(
+    checkpoints, target, damage, problem
+):
+    directory, _, final = checkpoints
+    step = directory / "3"
+    file = step / target if target else largest_data_file(step)
+    damage(file)
+    like = jax.eval_shape(lambda: final)
+    with pytest.raises(ValueError, match=problem) as error:
+        loop.restore(directory, like=like)
+    message = str(error.value)
+    assert f"checkpoint step 3 in {directory}" in message
+    assert file.relative_to(step).as_posix() in message
+    assert f"delete {step} to resume from step 2, the previous checkpoint" in message
+    with pytest.raises(ValueError, match="checkpoint step 3"):  # nor does run continue it
+        loop.run(
+            final,
+            toy_data(),
+            posterior=POSTERIOR,
+            strategy=jaxal.strategies.get("random"),
+            checkpoint_dir=directory,
+        )
+
+    shutil.rmtree(step)  # the fix the message gives
+    restored = loop.restore(directory, like=like)
+    assert int(restored.round) == 2
+    np.testing.assert_array_equal(restored.acquired[:2], final.acquired[:2])
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        (dict(rounds=5), r"its acquired has shape \(3, 4\), the requested run's \(5, 4\)"),
+        (dict(seeds=2), r"its labelled has shape \(60,\), the requested run's \(2, 60\)"),
+    ],
+    ids=["rounds", "seeds"],
+)
+def test_a_checkpoint_of_other_settings_is_refused_in_one_line(checkpoints, settings, message):
+    directory, _, _ = checkpoints
+    data = toy_data()
+    other = jax.eval_shape(
+        lambda: loop.init(data, key=jax.random.key(0), **{**SETTINGS, **settings})
+    )
+    with pytest.raises(ValueError, match=message) as error:
+        loop.restore(directory, like=other)
+    assert "\n" not in str(error.value) and "other settings" in str(error.value)
+    # Nor does run continue the directory with such a state (at its round, 3): it would mix two
+    # runs. Only the shapes and the round matter, as run refuses before the first round.
+    at_round_3 = jax.tree.map(lambda x: jnp.full(x.shape, 3, x.dtype), other)
+    with pytest.raises(ValueError, match=message):
+        loop.run(
+            at_round_3,
+            data,
+            posterior=POSTERIOR,
+            strategy=jaxal.strategies.get("random"),
+            checkpoint_dir=directory,
+        )
+
+
+@pytest.mark.parametrize(
     "settings, message",
     [
         (dict(initial=20, rounds=10, b=5), r"budget initial \+ rounds \* b = 20 \+ 10 \* 5 = 70"),
         (dict(initial=6, rounds=1, b=61), r"b = 61 is larger than the pool \(N = 60\)"),
         (dict(initial=0, rounds=1, b=1), "initial must be an int >= 1"),
         (dict(initial=5, rounds=1, b=0), "b must be an int >= 1"),
+        (dict(initial=5, rounds=1, b=1, seeds=0), "seeds must be an int >= 1"),
     ],
 )
 def test_impossible_budgets_are_rejected(settings, message):
     with pytest.raises(ValueError, match=message):
         loop.init(toy_data(), key=jax.random.key(0), posterior=POSTERIOR, **settings)
+
+
+@pytest.mark.parametrize("key", [0, None, jnp.zeros(2, jnp.float32)], ids=["int", "none", "float"])
+def test_a_key_that_is_not_a_prng_key_is_a_type_error(key):
+    with pytest.raises(TypeError, match="key must be a JAX PRNG key"):
+        loop.init(toy_data(), key=key, **SETTINGS)
+    with pytest.raises(TypeError, match="key must be a JAX PRNG key"):
+        loop.compare(toy_data(), {"random": jaxal.strategies.get("random")}, key=key, **SETTINGS)
 
 
 def test_compare_runs_every_strategy_from_one_start():

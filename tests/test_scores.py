@@ -116,3 +116,64 @@ def test_scores_are_invariant_to_permuting_samples(shape, seed):
     for name in jaxal.scores.names(task="classification"):
         score = jaxal.scores.get(name)
         np.testing.assert_allclose(score(permuted), score(log_probs), atol=1e-12, err_msg=name)
+
+
+# ---- issue 15: exact zeros, huge magnitudes, dtypes and values ------------------------------
+
+
+@pytest.mark.parametrize("transform", TRANSFORMS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_gaussian_bald_is_exactly_zero_for_one_sample_and_never_negative(dtype, transform, rng):
+    # K = 1: the mixture is one Gaussian, BALD is 0; it was +-1 ulp under jit (the two
+    # logarithms were computed in different fusions).
+    mean = (rng.standard_normal((1, 40)) * 10.0 ** rng.uniform(-3, 3, 40)).astype(dtype)
+    var = (10.0 ** rng.uniform(-6, 6, (1, 40))).astype(dtype)
+    score = transform(jaxal.scores.gaussian_bald)
+    np.testing.assert_array_equal(score(mean, var), 0.0)
+    # K = 8 with nearly equal variances and equal means: Jensen's gap is below rounding.
+    near = (1.0 + 1e-3 * rng.standard_normal((8, 40))).astype(dtype)
+    assert (np.asarray(score(np.zeros_like(near), near)) >= 0.0).all()
+
+
+MAGNITUDES = {
+    "var_1e38": (1.0, 1e38),
+    "mean_1e30": (1e30, 1.0),
+    "mean_1e30_var_1e-30": (1e30, 1e-30),
+    "mean_1e19_var_1e38": (1e19, 1e38),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("magnitude", MAGNITUDES)
+@pytest.mark.parametrize("name", sorted(reference.REGRESSION))
+def test_regression_scores_with_huge_magnitudes(name, magnitude, dtype, rng):
+    # Issue 15: squares and sums of 1e30 means or 1e38 variances overflowed to inf in float32.
+    mean_scale, var_scale = MAGNITUDES[magnitude]
+    mean = rng.standard_normal((6, 20)) * mean_scale
+    var = rng.uniform(0.1, 2.0, (6, 20)) * var_scale
+    got = np.asarray(jaxal.scores.get(name)(mean.astype(dtype), var.astype(dtype)))
+    want = reference.REGRESSION[name](mean, var)  # float64: every value is representable
+    representable = np.abs(want) <= np.finfo(dtype).max
+    assert np.isinf(got[~representable]).all()  # a variance of 1e60 is inf in float32
+    np.testing.assert_allclose(got[representable], want[representable], rtol=TOLERANCE[dtype])
+    if name == "gaussian-bald":
+        assert representable.all()
+
+
+def test_entropy_rejects_integer_input_naming_the_argument():
+    with pytest.raises(TypeError, match="log_p must have a floating dtype"):
+        jaxal.scores.entropy(jnp.array([0, 1]))
+    with np.errstate(divide="ignore"):
+        log_p = np.log(np.array([[0.5, 0.5, 0.0], [0.2, 0.3, 0.5]]))
+    np.testing.assert_allclose(jaxal.scores.entropy(log_p), reference.entropy(np.exp(log_p)))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", ["mean", "var"])
+@pytest.mark.parametrize("name", sorted(reference.REGRESSION))
+def test_regression_scores_reject_nan_and_inf(name, where, bad):
+    mean, var = np.zeros((3, 4)), np.ones((3, 4))
+    {"mean": mean, "var": var}[where][1, 2] = bad
+    for budget in (None, 64):  # unchunked and chunked
+        with pytest.raises(ValueError, match=f"{where} contains NaN or inf"):
+            jaxal.scores.get(name)(mean, var, memory_budget=budget)

@@ -7,10 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
 
 import jaxal
-from tests import reference
 from tests.conftest import DTYPES, TRANSFORMS
 
 MODES = ["power", "softmax", "softrank"]
@@ -120,46 +118,6 @@ def test_gumbel_top_k_draws_positive_weights_first(key):
         jaxal.select.gumbel_top_k(jnp.zeros((2, 2)), 1, key=key)
     with pytest.raises(ValueError, match="b = 3"):
         jaxal.select.gumbel_top_k(jnp.zeros(3), 3, key=key, available=jnp.array([1, 1, 0], bool))
-
-
-SELECTORS = {
-    "top_k": lambda key, scores, lp, b, mask: jaxal.select.top_k(scores, b, available=mask),
-    "power": lambda key, scores, lp, b, mask: jaxal.select.stochastic(
-        scores, b, key=key, available=mask
-    ),
-    "softmax": lambda key, scores, lp, b, mask: jaxal.select.stochastic(
-        scores, b, key=key, mode="softmax", available=mask
-    ),
-    "softrank": lambda key, scores, lp, b, mask: jaxal.select.stochastic(
-        scores, b, key=key, mode="softrank", available=mask
-    ),
-    "random": lambda key, scores, lp, b, mask: jaxal.select.random(16, b, key=key, available=mask),
-    "gumbel_top_k": lambda key, scores, lp, b, mask: jaxal.select.gumbel_top_k(
-        jnp.log(scores), b, key=key, available=mask
-    ),
-    "batchbald": lambda key, scores, lp, b, mask: jaxal.select.batchbald(
-        lp, b, key=key, num_samples=64, available=mask
-    )[0],
-}
-
-
-@settings(max_examples=30, deadline=None)
-@given(
-    seed=st.integers(0, 2**31 - 1),
-    mask_bits=st.integers(1, 2**16 - 1),
-    b_fraction=st.floats(0.0, 1.0),
-    name=st.sampled_from(sorted(SELECTORS)),
-)
-def test_no_index_twice_or_outside_available(seed, mask_bits, b_fraction, name):
-    rng = np.random.default_rng(seed)
-    mask = np.array([(mask_bits >> i) & 1 for i in range(16)], bool)
-    b = max(1, int(round(b_fraction * mask.sum())))
-    log_probs = jnp.asarray(reference.random_log_probs(rng, 4, 16, 3))
-    scores = jaxal.scores.bald(log_probs)
-    got = np.asarray(SELECTORS[name](jax.random.key(seed), scores, log_probs, b, jnp.asarray(mask)))
-    assert got.shape == (b,)
-    assert len(set(got.tolist())) == b
-    assert mask[got].all()
 
 
 # The positional parameters of each selection (pool inputs, then b) and whether it is random.

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
+from jaxal import check
 from jaxal.typing import Array
 
 
@@ -25,7 +26,12 @@ def xlogx(p: Array) -> Array:
 
 
 def entropy(log_p: Array, axis: int = -1) -> Array:
-    """``H[p] = -sum p log p`` along ``axis`` from log-probabilities, with ``0 log 0 = 0``."""
+    """``H[p] = -sum p log p`` along ``axis`` from log-probabilities, with ``0 log 0 = 0``.
+
+    ``log_p`` must have a floating dtype (``TypeError`` otherwise: integers are not
+    log-probabilities).
+    """
+    log_p = check.float_array(log_p, "log_p")
     finite = jnp.isfinite(log_p)
     safe = jnp.where(finite, log_p, 0.0)
     return -jnp.sum(jnp.where(finite, jnp.exp(safe) * safe, 0.0), axis=axis)

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
 from jaxal import check, memory
-from jaxal.scores import _entropy
+from jaxal.scores import _entropy, _regression
 from jaxal.typing import Available, GaussianMean, GaussianVar, Key, LogProbs
 
 DEFAULT_POOL_BLOCK_SIZE = 128
@@ -93,12 +93,6 @@ def _epig(log_probs_pool, log_probs_target, *, pool_block_size, target_block_siz
     )
     epig_N = predictive_entropy_N + mean_target_entropy + sum_plogp_N / M
     return jnp.maximum(epig_N, 0.0)
-
-
-def _check_block(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1; got {value!r}")
-    return value
 
 
 def epig(
@@ -155,8 +149,8 @@ def epig(
             f"got C = {pool.shape[2]} and C = {target.shape[2]}"
         )
     dtype = jnp.result_type(pool.dtype, target.dtype)
-    pool_block_size = _check_block("pool_block_size", pool_block_size)
-    target_block_size = _check_block("target_block_size", target_block_size)
+    pool_block_size = check.integer(pool_block_size, "pool_block_size")
+    target_block_size = check.integer(target_block_size, "target_block_size")
     if memory_budget is not None:
         pool_block_size, target_block_size = _budgeted_blocks(
             memory_budget,
@@ -202,10 +196,6 @@ def _budgeted_blocks(
     return pool_block, target_block
 
 
-def _centred(mean_K_N: Array) -> Array:
-    return mean_K_N - jnp.mean(mean_K_N, axis=0, keepdims=True)
-
-
 def gaussian_epig(
     mean_pool: GaussianMean,
     var_pool: GaussianVar,
@@ -231,6 +221,9 @@ def gaussian_epig(
         \rho^2 = \frac{\operatorname{Cov}(y, y^*)^2}{\operatorname{Var}(y)\operatorname{Var}(y^*)},
 
     averaged over the ``M`` targets. A point with zero predictive variance has ``rho = 0``.
+    The means are standardised with the scaled moments of :mod:`jaxal.scores._regression`
+    (nothing is squared before it is scaled), so means of ``1e30`` or variances of ``1e38``
+    in float32 give the same correlations as moderate ones.
 
     Args:
       mean_pool, var_pool: ``[K, N]`` per-sample means and (aleatoric) variances at the pool.
@@ -251,7 +244,7 @@ def gaussian_epig(
             "pool and target predictions must come from the same K posterior samples; "
             f"got K = {mean_pool.shape[0]} and K = {mean_target.shape[0]}"
         )
-    pool_block_size = _check_block("pool_block_size", pool_block_size)
+    pool_block_size = check.integer(pool_block_size, "pool_block_size")
     dtype = jnp.result_type(mean_pool, var_pool, mean_target, var_target)
     if memory_budget is not None:
         (K, N), M = mean_pool.shape, mean_target.shape[1]
@@ -268,18 +261,27 @@ def gaussian_epig(
     return _gaussian_epig(stacked_pool, stacked_target, pool_block_size=pool_block_size)
 
 
+def _standardised(mean_K_N: Array, var_K_N: Array) -> Array:
+    """``(mu_k - mean_k mu_k) / sqrt(Var(y))`` per point, 0 where ``Var(y) = 0``.
+
+    With ``Var(y) = c^2 r`` (:func:`~jaxal.scores._regression.predictive_moments`) this is
+    ``((mu_k - mean mu) / c) / sqrt(r)``: no square of a mean is formed.
+    """
+    _, total = _regression.predictive_moments(mean_K_N, var_K_N)
+    positive_N = total.scale > 0
+    scale_N = jnp.where(positive_N, total.scale, 1.0)
+    inv_sqrt_ratio_N = jnp.where(
+        positive_N, jax.lax.rsqrt(jnp.where(positive_N, total.ratio, 1.0)), 0.0
+    )
+    return _regression.centred(mean_K_N) * (inv_sqrt_ratio_N / scale_N)[None]
+
+
 @partial(jax.jit, static_argnames=("pool_block_size",))
 def _gaussian_epig(pool_2_K_N, target_2_K_M, *, pool_block_size):
     K, N = pool_2_K_N.shape[1:]
-    centred_pool_K_N = _centred(pool_2_K_N[0])
-    centred_target_K_M = _centred(target_2_K_M[0])
-    var_N = jnp.mean(centred_pool_K_N**2, axis=0) + jnp.mean(pool_2_K_N[1], axis=0)
-    var_M = jnp.mean(centred_target_K_M**2, axis=0) + jnp.mean(target_2_K_M[1], axis=0)
-    inv_std_M = jnp.where(var_M > 0, jax.lax.rsqrt(jnp.where(var_M > 0, var_M, 1.0)), 0.0)
-    inv_std_N = jnp.where(var_N > 0, jax.lax.rsqrt(jnp.where(var_N > 0, var_N, 1.0)), 0.0)
     # Standardised means: rho[n, m] = sum_k a[k, n] b[k, m] / K.
-    a_K_N = centred_pool_K_N * inv_std_N[None, :] / K
-    b_K_M = centred_target_K_M * inv_std_M[None, :]
+    a_K_N = _standardised(pool_2_K_N[0], pool_2_K_N[1]) / K
+    b_K_M = _standardised(target_2_K_M[0], target_2_K_M[1])
 
     def block_fn(a_K_n):
         rho_n_M = jnp.einsum("kn,km->nm", a_K_n, b_K_M, precision=jax.lax.Precision.HIGHEST)
@@ -305,7 +307,8 @@ def sample_targets(
 
     Args:
       x: ``[P, ...]`` candidate target inputs.
-      m: number of targets (static).
+      m: number of targets, a static int ``>= 1``; without ``replace`` at most the number of
+        available rows (``ValueError`` otherwise, checked on a concrete ``available``).
       key: PRNG key.
       available: optional bool ``[P]``; ``False`` excludes a row (e.g. pool points already
         labelled, when the pool doubles as the target set).
@@ -314,15 +317,19 @@ def sample_targets(
     Returns:
       ``[m, ...]`` the sampled rows of ``x``.
     """
+    key = check.key(key)
     x = jnp.asarray(x)
     if x.ndim < 1:
         raise ValueError(f"x must have a leading point axis; got shape {x.shape}")
     P = x.shape[0]
     mask = check.available(available, P, on_trace="skip")
-    if isinstance(m, bool) or not isinstance(m, int) or m < 1:
-        raise ValueError(f"m must be an int >= 1; got {m!r}")
-    if not replace:
-        check.batch_size(m, mask, on_trace="skip")
-    p = mask / jnp.sum(mask)
+    m = check.integer(m, "m")
+    num_available = jnp.sum(mask)
+    if not replace and check.is_concrete(num_available) and m > int(num_available):
+        raise ValueError(
+            f"m = {m} is larger than the number of available rows of x ({int(num_available)}); "
+            "pass replace=True to draw with replacement"
+        )
+    p = mask / num_available
     index_M = jax.random.choice(key, P, (m,), replace=replace, p=p)
     return x[index_M]

@@ -55,23 +55,16 @@ from jaxal import check, memory
 from jaxal.scores._entropy import xlogx
 from jaxal.scores._epig import _blocks
 from jaxal.select._batchbald import (
-    DEFAULT_NUM_SAMPLES,
     _Configs,
     _configs,
     _gains,
     num_exact_steps,
+    sampling_settings,
 )
 from jaxal.typing import Available, Key, LogProbs
 
 DEFAULT_BLOCK_ELEMENTS = 2**22
 """Size of the ``[S, L, C, M_b, C]`` block of conditional joints evaluated at once."""
-
-
-def _batch_configs(log_joint_S_K: Array, *, exact: bool) -> _Configs:
-    """:func:`_configs` with impossible exact configurations (``p(s) = 0``) given weight 0."""
-    configs = _configs(log_joint_S_K, exact=exact)
-    possible_S = jnp.isfinite(jnp.max(log_joint_S_K, axis=1))
-    return configs._replace(weights_S_K=jnp.where(possible_S[:, None], configs.weights_S_K, 0.0))
 
 
 def _neg_conditional_entropy(
@@ -167,7 +160,7 @@ def _batch_epig(
 
     def greedy_step(log_joint_S_K: Array, selectable_N: Array, *, exact: bool):
         """``(index, gain)``: the candidate maximising ``EPIG(B + n) - EPIG(B)``."""
-        configs = _batch_configs(log_joint_S_K, exact=exact)
+        configs = _configs(log_joint_S_K, exact=exact)
         S = log_joint_S_K.shape[0]
         per_target = S * C * C
         num_target_blocks = -(-M // max(1, block_elements // per_target))
@@ -228,7 +221,10 @@ def _batch_epig(
         carry = (indices_B, gains_B, selectable_N, log_joint_sampled)
         indices_B, gains_B, _, _ = jax.lax.fori_loop(exact_steps, b, sampled_step, carry)
 
-    return indices_B, jnp.maximum(jnp.cumsum(gains_B), 0.0)
+    # Positions past the available count (possible only under tracing) add nothing.
+    filled_B = jnp.arange(b) < jnp.sum(available_N)
+    scores_B = jnp.maximum(jnp.cumsum(jnp.where(filled_B, gains_B, 0.0)), 0.0)
+    return check.picks(indices_B, available_N), scores_B
 
 
 def batch_epig_words(K: int, N: int, M: int, C: int, *, configs: int, block_elements: int) -> int:
@@ -315,7 +311,9 @@ def batch_epig(
       ``(indices [b], scores [b])``: ``scores[i]`` is the EPIG of the first ``i + 1`` selected
       points in nats (``scores[0]`` is :func:`jaxal.scores.epig` of the first pick); exact on
       the exact path, plus the sampled estimates of each later step's gain beyond it.
-      Non-decreasing.
+      Non-decreasing. Probabilities of exactly 0 are valid: impossible configurations add
+      ``0 log 0 = 0``. Under ``jit``/``vmap`` the positions past the available count hold the
+      sentinel ``N`` (:func:`jaxal.check.picks`) and repeat the last score.
 
     Example:
       >>> import jax.numpy as jnp
@@ -324,6 +322,8 @@ def batch_epig(
       >>> int(indices[0]), round(float(scores[0]), 4)
       (0, 0.2218)
     """
+    if key is not None:
+        key = check.key(key)
     pool = check.log_probs(log_probs_pool, name="log_probs_pool", on_trace="skip")
     target = check.log_probs(log_probs_target, name="log_probs_target", on_trace="skip")
     K, N, C = pool.shape
@@ -339,20 +339,8 @@ def batch_epig(
         )
     available = check.available(available, N, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
-    num_samples = DEFAULT_NUM_SAMPLES if num_samples is None else int(num_samples)
-    if num_samples < K:
-        raise ValueError(
-            f"num_samples must be >= K = {K} (one per posterior sample); got {num_samples}"
-        )
-    threshold = num_samples if max_exact_configs is None else int(max_exact_configs)
-    if threshold < 1:
-        raise ValueError(f"max_exact_configs must be >= 1; got {max_exact_configs}")
-    if (
-        isinstance(block_elements, bool)
-        or not isinstance(block_elements, int)
-        or block_elements < 1
-    ):
-        raise ValueError(f"block_elements must be an int >= 1; got {block_elements!r}")
+    num_samples, threshold = sampling_settings(num_samples, max_exact_configs, K)
+    block_elements = check.integer(block_elements, "block_elements")
     exact_steps = num_exact_steps(C, b, threshold)
     if exact_steps < b and key is None:
         raise ValueError(

@@ -51,9 +51,15 @@ class _Configs(NamedTuple):
 
 
 def _configs(log_joint_S_K: Array, *, exact: bool) -> _Configs:
+    """Weights and masses of ``S`` configurations from ``log P[s, k]`` (``-inf``: ``P = 0``).
+
+    A configuration no sample can produce (``p(s) = 0``, possible when probabilities are
+    exactly 0) has mass 0 and weights 0 instead of ``0 / 0``: it adds ``0 log 0 = 0``.
+    """
     S, K = log_joint_S_K.shape
     log_mass_S = logsumexp(log_joint_S_K, axis=1)
-    weights_S_K = jnp.exp(log_joint_S_K - log_mass_S[:, None])
+    possible_S = log_mass_S > -jnp.inf
+    weights_S_K = jnp.exp(log_joint_S_K - jnp.where(possible_S, log_mass_S, 0.0)[:, None])
     if exact:
         mass_S = jnp.exp(log_mass_S - jnp.log(K))
     else:
@@ -119,6 +125,21 @@ def _best_candidate(
     init = (0, jnp.array(-jnp.inf, bound_N.dtype), order_N[0], bound_N)
     _, gain, index, bound_N = jax.lax.while_loop(more_blocks, evaluate_block, init)
     return index, gain, bound_N.at[index].set(-jnp.inf)
+
+
+def sampling_settings(
+    num_samples: int | None, max_exact_configs: int | None, K: int
+) -> tuple[int, int]:
+    """Validated ``(num_samples, max_exact_configs)``; ``None`` means the defaults."""
+    num_samples = DEFAULT_NUM_SAMPLES if num_samples is None else num_samples
+    num_samples = check.integer(num_samples, "num_samples")
+    if num_samples < K:
+        raise ValueError(
+            f"num_samples must be >= K = {K} (one per posterior sample); got {num_samples}"
+        )
+    if max_exact_configs is None:
+        return num_samples, num_samples
+    return num_samples, check.integer(max_exact_configs, "max_exact_configs")
 
 
 def num_exact_steps(num_classes: int, b: int, max_exact_configs: int) -> int:
@@ -277,7 +298,9 @@ def _batchbald(
         carry = (indices_B, gains_B, bound_N, log_joint_sampled)
         indices_B, gains_B, _, _ = jax.lax.fori_loop(exact_steps, b, sampled_step, carry)
 
-    return indices_B, jnp.cumsum(gains_B)
+    # Positions past the available count (possible only under tracing) add nothing.
+    filled_B = jnp.arange(b) < jnp.sum(available_N)
+    return check.picks(indices_B, available_N), jnp.cumsum(jnp.where(filled_B, gains_B, 0.0))
 
 
 def batchbald(
@@ -324,22 +347,19 @@ def batchbald(
     Returns:
       ``(indices [b], scores [b])``: ``scores[i]`` is the joint mutual information of the first
       ``i + 1`` selected points (exact on the exact path; the sum of the sampled estimates of
-      each step's gain beyond it), in nats, non-decreasing up to sampling error.
+      each step's gain beyond it), in nats, non-decreasing up to sampling error. Probabilities
+      of exactly 0 are valid: impossible configurations add ``0 log 0 = 0``. Under
+      ``jit``/``vmap`` the positions past the available count hold the sentinel ``N``
+      (:func:`jaxal.check.picks`) and repeat the last score.
     """
+    if key is not None:
+        key = check.key(key)
     log_probs = check.log_probs(log_probs, on_trace="skip")
     K, N, C = log_probs.shape
     available = check.available(available, N, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
-    num_samples = DEFAULT_NUM_SAMPLES if num_samples is None else int(num_samples)
-    if num_samples < K:
-        raise ValueError(
-            f"num_samples must be >= K = {K} (one per posterior sample); got {num_samples}"
-        )
-    threshold = num_samples if max_exact_configs is None else int(max_exact_configs)
-    if threshold < 1:
-        raise ValueError(f"max_exact_configs must be >= 1; got {max_exact_configs}")
-    if block_elements < 1:
-        raise ValueError(f"block_elements must be >= 1; got {block_elements}")
+    num_samples, threshold = sampling_settings(num_samples, max_exact_configs, K)
+    block_elements = check.integer(block_elements, "block_elements")
     exact_steps = num_exact_steps(C, b, threshold)
     num_samples = (num_samples // K) * K
     if memory_budget is not None:
@@ -350,7 +370,7 @@ def batchbald(
             memory.itemsize(log_probs),
             exact_steps=exact_steps,
             num_samples=num_samples,
-            block_elements=int(block_elements),
+            block_elements=block_elements,
         )
     if exact_steps < b and key is None:
         raise ValueError(
@@ -365,6 +385,6 @@ def batchbald(
         b=b,
         num_samples=num_samples,
         exact_steps=exact_steps,
-        block_elements=int(block_elements),
+        block_elements=block_elements,
         lazy=bool(lazy),
     )

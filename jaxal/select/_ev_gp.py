@@ -30,8 +30,8 @@ from jax.scipy.linalg import solve_triangular
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from jaxal import check, memory
-from jaxal.kernel_features import _matmul
-from jaxal.kernels import Kernel, diagonal, infinite_width
+from jaxal.kernel_features import _validate
+from jaxal.kernels import Kernel, _matmul, diagonal, infinite_width
 from jaxal.select._geometry import _selectable
 from jaxal.select._kernel_batch import LABELLED_BLOCK_SIZE, over_labelled_blocks
 from jaxal.typing import Available
@@ -83,13 +83,15 @@ def _ev_gp(
     noise: Array,
     *,
     b: int,
-) -> Array:
+) -> tuple[Array, Array]:
+    """``([b] indices, whether the kernel's values were all finite)``."""
     N = x_pool_N_D.shape[0]
     cross_N_M = kernel(x_pool_N_D, x_target_M_D)
     dtype = cross_N_M.dtype
     noise = jnp.asarray(noise, dtype)
     if labelled_N is None:
         var_N = diagonal(kernel, x_pool_N_D)
+        finite = jnp.isfinite(var_N).all()
 
         def prior_column(new):
             return kernel(x_pool_N_D, x_pool_N_D[new][None])[:, 0]
@@ -99,6 +101,7 @@ def _ev_gp(
             kernel(x_pool_N_D, x_pool_N_D), cross_N_M, labelled_N, noise
         )
         var_N = jnp.diagonal(cov_N_N)
+        finite = jnp.isfinite(cov_N_N).all()  # conditioning keeps every NaN and inf
 
         def prior_column(new):
             return cov_N_N[:, new]
@@ -121,7 +124,11 @@ def _ev_gp(
         )
 
     carry = (cross_N_M, var_N, jnp.zeros((b, N), dtype), selectable_N, jnp.zeros((b,), jnp.int32))
-    return jax.lax.fori_loop(0, b, step, carry)[-1]
+    cross_N_M, *_, indices_B = jax.lax.fori_loop(0, b, step, carry)
+    # Rank-one updates keep every NaN and inf: the final cross-covariance shows those of the
+    # kernel's values at the targets and at the chosen points (checked here, not before the
+    # loop, so that its [N, M] carry needs no copy).
+    return indices_B, finite & jnp.isfinite(cross_N_M).all()
 
 
 def ev_gp_words(N: int, M: int, b: int, *, labelled: bool = False) -> int:
@@ -136,15 +143,21 @@ def ev_gp_words(N: int, M: int, b: int, *, labelled: bool = False) -> int:
     return words
 
 
-def _inputs(x: ArrayLike, name: str, num_features: int | None = None) -> Array:
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"{name} must have a floating dtype; got {x.dtype}")
-    if x.ndim != 2 or x.shape[0] < 1:
-        raise ValueError(f"{name} must have shape [n, D] with n >= 1; got {x.shape}")
-    if num_features is not None and x.shape[1] != num_features:
-        raise ValueError(f"{name} must have D = {num_features} features (as x_pool); got {x.shape}")
-    return x
+def _check_kernel(kernel: Kernel, x_pool_N_D: Array, x_target_M_D: Array) -> None:
+    """``kernel`` must be callable and map ``([N, D], [M, D])`` to a floating ``[N, M]``
+    (checked by :func:`jax.eval_shape`, without evaluating it)."""
+    if not callable(kernel):
+        raise TypeError(f"kernel must be callable; got {type(kernel).__name__}")
+    out = jax.eval_shape(kernel, x_pool_N_D, x_target_M_D)
+    expected = (x_pool_N_D.shape[0], x_target_M_D.shape[0])
+    if getattr(out, "shape", None) != expected:
+        raise ValueError(
+            f"kernel(x1 [n1, D], x2 [n2, D]) must return an [n1, n2] matrix: kernel(x_pool, "
+            f"x_target) has shape {getattr(out, 'shape', type(out).__name__)}, expected "
+            f"[N, M] = {expected}"
+        )
+    if not jnp.issubdtype(out.dtype, jnp.floating):
+        raise TypeError(f"kernel must return a floating matrix; got dtype {out.dtype}")
 
 
 def ev_gp(
@@ -182,14 +195,14 @@ def ev_gp(
     L = 20 and 45 s at L = 1,000 (memory-bound).
 
     Args:
-      x_pool: ``[N, D]`` pool inputs, labelled points included.
-      x_target: ``[M, D]`` points whose mean posterior variance is minimised.
+      x_pool: ``[N, D]`` finite pool inputs, labelled points included.
+      x_target: ``[M, D]`` finite points whose mean posterior variance is minimised.
       b: batch size, static Python int with ``1 <= b <= #selectable``.
       kernel: ``kernel(x1 [n1, D], x2 [n2, D]) -> [n1, n2]``, e.g. from :mod:`jaxal.kernels`
         (default :data:`DEFAULT_KERNEL`, the authors').
-      noise: observation-noise variance :math:`s^2 > 0` (authors: ``1e-6``, the square of
-        their standard deviation ``1e-3``); use float64 with noise this small when many
-        labelled points are near-duplicates.
+      noise: finite observation-noise variance :math:`s^2 > 0` (authors: ``1e-6``, the
+        square of their standard deviation ``1e-3``); use float64 with noise this small
+        when many labelled points are near-duplicates.
       labelled: optional bool ``[N]`` mask of the labelled pool rows: the GP is conditioned
         on them, and they are never selected. ``None``: no labelled point, and no ``[N, N]``
         memory.
@@ -203,7 +216,14 @@ def ev_gp(
         subsample ``x_target``.
 
     Returns:
-      ``[b]`` distinct selectable pool indices, in the order they were chosen.
+      ``[b]`` distinct selectable pool indices, in the order they were chosen (under
+      ``jit``/``vmap``, the positions past the selectable count hold the sentinel ``N``:
+      :func:`jaxal.check.picks`).
+
+    Raises:
+      ValueError: (eagerly) NaN or inf in ``x_pool``, ``x_target`` or the kernel's values,
+        or a ``noise`` that is not a finite scalar ``> 0``; a ``kernel`` whose output is
+        not ``[n1, n2]`` (always; ``TypeError`` if not floating).
 
     >>> x = jnp.array([[0.0, 1.0], [0.0, 1.1], [1.0, 0.0]])
     >>> ev_gp(x, x, 2).tolist()
@@ -211,13 +231,13 @@ def ev_gp(
     >>> ev_gp(x, x, 1, labelled=jnp.array([False, True, False])).tolist()
     [2]
     """
-    if not callable(kernel):
-        raise TypeError(f"kernel must be callable; got {type(kernel).__name__}")
-    x_pool = _inputs(x_pool, "x_pool")
+    x_pool = _validate(x_pool, "x_pool")
     N, D = x_pool.shape
-    x_target = _inputs(x_target, "x_target", D)
-    if check.is_concrete(noise) and not float(noise) > 0:
-        raise ValueError(f"noise must be > 0; got {noise}")
+    x_target = _validate(x_target, "x_target")
+    if x_target.shape[1] != D:
+        raise ValueError(f"x_target must have D = {D} features (as x_pool); got {x_target.shape}")
+    _check_kernel(kernel, x_pool, x_target)
+    check.scalar(noise, "noise", what=" (a noise variance)")
     conditioned = labelled is not None
     labelled, selectable = _selectable(labelled, available, N)
     b = check.batch_size(b, selectable, on_trace="skip")
@@ -229,4 +249,10 @@ def ev_gp(
         hint="raise it, or use fewer targets M (the [N, M] cross-covariance is needed throughout)",
     )
     labelled = labelled if conditioned else None
-    return _ev_gp(kernel, x_pool, x_target, labelled, selectable, noise, b=b)
+    indices, finite = _ev_gp(kernel, x_pool, x_target, labelled, selectable, noise, b=b)
+    check.require(
+        finite,
+        "kernel returned NaN or inf on x_pool / x_target; it must give finite covariances",
+        "skip",
+    )
+    return check.picks(indices, selectable)

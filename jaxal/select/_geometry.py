@@ -69,12 +69,13 @@ def _row_blocks(fn: Callable, x_N_D: Array, block_size: int):
 
 
 def _features(x: ArrayLike, name: str = "features") -> Array:
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(f"{name} must have a floating dtype; got {x.dtype}")
+    """``x`` as floating ``[N, D]`` features, ``N >= 1``, finite (checked when concrete)."""
+    x = check.float_array(x, name)
     if x.ndim != 2 or x.shape[0] < 1:
-        raise ValueError(f"{name} must have shape [N, D] with N >= 1; got {x.shape}")
-    return x
+        raise ValueError(
+            f"{name} must have shape [N, D] (one row per pool point) with N >= 1; got {x.shape}"
+        )
+    return check.finite(x, name, on_trace="skip")
 
 
 def _selectable(
@@ -94,12 +95,6 @@ def _selectable(
         raise ValueError(f"labelled must have shape [N] = ({N},); got {labelled.shape}")
     available = check.available(available, N, on_trace="skip") & ~labelled
     return labelled, check.available(available, N, on_trace="skip")
-
-
-def _block_size(block_size: int) -> int:
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be an int >= 1; got {block_size!r}")
-    return block_size
 
 
 def budgeted_block(
@@ -130,8 +125,11 @@ def _greedy(
     """Fill ``indices_B[start:]`` greedily in a compiled ``fori_loop``.
 
     Step ``i`` picks ``new = choose(i, state, available_N)``, records it, sets
-    ``state = update(state, new)`` and makes ``new`` unavailable.
+    ``state = update(state, new)`` and makes ``new`` unavailable. With ``start >= B`` nothing
+    is traced (``choose`` may index ``[B - start]`` per-step arrays, which are then empty).
     """
+    if start >= indices_B.shape[0]:
+        return indices_B
 
     def step(i, carry):
         indices_B, state, available_N = carry
@@ -179,7 +177,8 @@ def badge_words(N: int, b: int) -> int:
 @partial(jax.jit, static_argnames=("b",))
 def _badge(key: Key, x_N_D: Array, available_N: Array, *, b: int) -> Array:
     first = jnp.argmax(jnp.where(available_N, jnp.sum(x_N_D**2, axis=1), -jnp.inf))
-    return _d2_seeding(jax.random.split(key, b - 1), x_N_D, first, available_N)
+    indices_B = _d2_seeding(jax.random.split(key, b - 1), x_N_D, first, available_N)
+    return check.picks(indices_B, available_N)
 
 
 def badge(
@@ -211,7 +210,9 @@ def badge(
         budget raises ``ValueError``.
 
     Returns:
-      ``[b]`` distinct available indices, in the order they were chosen.
+      ``[b]`` distinct available indices, in the order they were chosen (under
+      ``jit``/``vmap``, positions past the available count hold the sentinel ``N``:
+      :func:`jaxal.check.picks`).
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -220,6 +221,7 @@ def badge(
       [0, 2]
     """
     x = _features(embeddings, "embeddings")
+    key = check.key(key)
     N = x.shape[0]
     available = check.available(available, N, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
@@ -265,7 +267,8 @@ def _coreset(
     def update(min_sq_N, new):
         return jnp.minimum(min_sq_N, _sq_dist_to(x_N_D, x_N_D[new]))
 
-    return _greedy(choose, update, min_sq_N, available_N, jnp.zeros((b,), jnp.int32), start=0)
+    indices_B = _greedy(choose, update, min_sq_N, available_N, jnp.zeros((b,), jnp.int32), 0)
+    return check.picks(indices_B, available_N)
 
 
 def coreset(
@@ -301,7 +304,9 @@ def coreset(
         (:func:`coreset_words`); ``R`` shrinks below ``block_size`` until it fits.
 
     Returns:
-      ``[b]`` distinct indices, in the order they were chosen.
+      ``[b]`` distinct selectable indices, in the order they were chosen (under
+      ``jit``/``vmap``, positions past the selectable count hold the sentinel ``N``:
+      :func:`jaxal.check.picks`).
 
     Example:
       >>> import jax.numpy as jnp
@@ -315,7 +320,7 @@ def coreset(
     b = check.batch_size(b, available, on_trace="skip")
     block_size = budgeted_block(
         memory_budget,
-        _block_size(block_size),
+        check.integer(block_size, "block_size"),
         N,
         lambda R: coreset_words(N, D, b, R),
         itemsize=memory.itemsize(x),
@@ -389,9 +394,9 @@ def kmeans(
     True
     """
     x_N_D = _features(features)
-    for name, value in (("num_clusters", num_clusters), ("iterations", iterations)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be an int >= 1; got {value!r}")
+    key = check.key(key)
+    num_clusters = check.integer(num_clusters, "num_clusters")
+    iterations = check.integer(iterations, "iterations")
     if num_clusters > x_N_D.shape[0]:
         raise ValueError(f"num_clusters = {num_clusters} exceeds the N = {x_N_D.shape[0]} points")
     N, D = x_N_D.shape
@@ -476,7 +481,8 @@ def _typiclust(
         return covered_K.at[labels_N[new]].add(1)  # ``new`` lies in the chosen cluster
 
     indices_B = jnp.zeros((b,), jnp.int32)
-    return _greedy(choose, update, covered_K.astype(jnp.int32), available_N, indices_B, start=0)
+    indices_B = _greedy(choose, update, covered_K.astype(jnp.int32), available_N, indices_B, 0)
+    return check.picks(indices_B, available_N)
 
 
 def typiclust(
@@ -532,7 +538,9 @@ def typiclust(
         (:func:`typiclust_words`); ``R`` shrinks below ``block_size`` until it fits.
 
     Returns:
-      ``[b]`` distinct indices, in the order they were chosen.
+      ``[b]`` distinct selectable indices, in the order they were chosen (under
+      ``jit``/``vmap``, positions past the selectable count hold the sentinel ``N``:
+      :func:`jaxal.check.picks`).
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -541,26 +549,25 @@ def typiclust(
       [2, 7]
     """
     x = _features(features)
+    key = check.key(key)
     N, D = x.shape
     labelled, available = _selectable(labelled, available, N)
     b = check.batch_size(b, available, on_trace="skip")
     active = None
-    if isinstance(max_clusters, bool) or not isinstance(max_clusters, int) or max_clusters < 1:
-        raise ValueError(f"max_clusters must be an int >= 1; got {max_clusters!r}")
+    max_clusters = check.integer(max_clusters, "max_clusters")
+    num_neighbours = check.integer(num_neighbours, "num_neighbours")
+    kmeans_iterations = check.integer(kmeans_iterations, "kmeans_iterations")
     if num_clusters is None and check.is_concrete(labelled):
         num_clusters = min(int(jnp.sum(labelled)) + b, max_clusters, N)
     elif num_clusters is None:
         num_clusters = min(N, max_clusters)
         active = jnp.minimum(jnp.sum(labelled, dtype=jnp.int32) + b, num_clusters)
-    if isinstance(num_clusters, bool) or not isinstance(num_clusters, int):
-        raise TypeError(f"num_clusters must be a Python int; got {type(num_clusters).__name__}")
-    if not 1 <= num_clusters <= N:
+    num_clusters = check.integer(num_clusters, "num_clusters")
+    if num_clusters > N:
         raise ValueError(f"num_clusters must be in [1, N = {N}]; got {num_clusters}")
-    if num_neighbours < 1:
-        raise ValueError(f"num_neighbours must be >= 1; got {num_neighbours}")
     block_size = budgeted_block(
         memory_budget,
-        _block_size(block_size),
+        check.integer(block_size, "block_size"),
         N,
         lambda R: typiclust_words(N, D, b, num_clusters, num_neighbours, R),
         itemsize=memory.itemsize(x),
@@ -574,8 +581,8 @@ def typiclust(
         active,
         b=b,
         num_clusters=num_clusters,
-        num_neighbours=int(num_neighbours),
-        iterations=int(kmeans_iterations),
+        num_neighbours=num_neighbours,
+        iterations=kmeans_iterations,
         block_size=block_size,
     )
 
@@ -603,6 +610,21 @@ def _count_rows(graph_N_N: Array, mask_N: Array, block_size: int) -> Array:
     return memory.map_points(count, [graph_N_N], chunk=block_size, axis=0)
 
 
+def _radius(radius, dtype) -> Array:
+    """ProbCover's ``radius`` as a scalar of ``dtype``: finite and ``>= 0`` when concrete.
+
+    ``0`` is valid (each ball then holds only the points coincident with its centre): the
+    paper's rule, :func:`probcover_radius`, returns it when no positive radius keeps the
+    purity, as on pools of a few dozen points.
+    """
+    if radius is None:
+        raise TypeError(
+            "radius is None: probcover needs radius= (the ball radius delta >= 0); it depends on "
+            "the features, so choose it with jaxal.select.probcover_radius(features, labels)"
+        )
+    return check.scalar(radius, "radius", dtype=dtype, positive=False, what=" (the ball radius)")
+
+
 @partial(jax.jit, static_argnames=("b", "block_size"))
 def _probcover(
     x_N_D: Array,
@@ -613,7 +635,7 @@ def _probcover(
     b: int,
     block_size: int,
 ) -> Array:
-    radius_sq = jnp.asarray(radius, x_N_D.dtype) ** 2
+    radius_sq = radius**2
 
     def within(rows_R_D):
         return _sq_dists(rows_R_D, x_N_D) <= radius_sq
@@ -628,7 +650,8 @@ def _probcover(
     def update(covered_N, new):
         return covered_N | graph_N_N[new]
 
-    return _greedy(choose, update, covered_N, available_N, jnp.zeros((b,), jnp.int32), start=0)
+    indices_B = _greedy(choose, update, covered_N, available_N, jnp.zeros((b,), jnp.int32), 0)
+    return check.picks(indices_B, available_N)
 
 
 def probcover(
@@ -655,7 +678,7 @@ def probcover(
     Args:
       features: ``[N, D]`` (self-supervised) features.
       b: batch size, static Python int.
-      radius: ball radius :math:`\delta > 0`, required (no paper default: it depends on the
+      radius: ball radius :math:`\delta \ge 0`, required (no paper default: it depends on the
         features), e.g. from :func:`probcover_radius`.
       labelled: optional bool ``[N]``, the current labelled set; ``None``: none labelled.
       available: optional bool ``[N]`` mask of selectable points; ``None``: ``~labelled``.
@@ -667,7 +690,9 @@ def probcover(
         until it fits, and ``ValueError`` says when the graph itself does not.
 
     Returns:
-      ``[b]`` distinct indices, in the order they were chosen.
+      ``[b]`` distinct selectable indices, in the order they were chosen (under
+      ``jit``/``vmap``, positions past the selectable count hold the sentinel ``N``:
+      :func:`jaxal.check.picks`).
 
     Example:
       >>> import jax.numpy as jnp
@@ -675,21 +700,15 @@ def probcover(
       >>> probcover(x, 2, radius=0.6).tolist()  # the ball around 0.5 covers three points
       [1, 3]
     """
-    if radius is None:
-        raise TypeError(
-            "probcover needs radius= (the ball radius delta > 0); it depends on the features, "
-            "so choose it with jaxal.select.probcover_radius(features, cluster_labels)"
-        )
     x = _features(features)
+    radius = _radius(radius, x.dtype)
     N, D = x.shape
     labelled, available = _selectable(labelled, available, N)
-    if check.is_concrete(radius) and not float(radius) >= 0:
-        raise ValueError(f"radius must be >= 0; got {radius}")
     b = check.batch_size(b, available, on_trace="skip")
     itemsize = memory.itemsize(x)
     block_size = budgeted_block(
         memory_budget,
-        min(_block_size(block_size), N),
+        min(check.integer(block_size, "block_size"), N),
         N,
         lambda R: probcover_bytes(N, D, b, R, itemsize),
         itemsize=1,
@@ -746,7 +765,8 @@ def probcover_radius(
         until it fits.
 
     Returns:
-      Scalar radius.
+      Scalar radius; 0 when no positive candidate keeps ``purity`` (:func:`probcover`
+      rejects it).
     """
     x = _features(features)
     labels = jnp.asarray(cluster_labels)
@@ -759,11 +779,13 @@ def probcover_radius(
         raise ValueError(f"purity must be in [0, 1]; got {purity}")
     N, D = x.shape
     if candidates is not None:
-        candidates = jnp.asarray(candidates, x.dtype).ravel()
+        candidates = check.finite(
+            jnp.asarray(candidates, x.dtype).ravel(), "candidates", on_trace="skip"
+        )
     Q = N if candidates is None else candidates.shape[0]
     block_size = budgeted_block(
         memory_budget,
-        _block_size(block_size),
+        check.integer(block_size, "block_size"),
         N,
         lambda R: probcover_radius_words(N, D, Q, R),
         itemsize=memory.itemsize(x),

@@ -20,19 +20,22 @@ def gumbel_words(N: int, b: int) -> int:
 
 
 def draw(key: Key, log_weights_N: Array, b: int, available_N: Array) -> Array:
-    """:func:`gumbel_top_k` on valid input, without checks: for compiled loops inside jaxal."""
+    """:func:`gumbel_top_k` on valid input, without checks: for compiled loops inside jaxal.
+
+    Positions past the number of available points get the sentinel ``N``
+    (:func:`jaxal.check.picks`' rule, read off the perturbed keys: ``-inf`` marks no point).
+    """
     gumbel_N = jax.random.gumbel(key, log_weights_N.shape, dtype=log_weights_N.dtype)
     positive_N = available_N & (log_weights_N > -jnp.inf)
     _, drawn_B = jax.lax.top_k(jnp.where(positive_N, log_weights_N + gumbel_N, -jnp.inf), b)
     zero_weight_N = available_N & ~positive_N
-    _, fallback_B = jax.lax.top_k(jnp.where(zero_weight_N, gumbel_N, -jnp.inf), b)
+    fallback_key_B, fallback_B = jax.lax.top_k(jnp.where(zero_weight_N, gumbel_N, -jnp.inf), b)
     num_positive = jnp.sum(positive_N)
     position_B = jnp.arange(b)
-    return jnp.where(
-        position_B < num_positive,
-        drawn_B,
-        fallback_B[jnp.clip(position_B - num_positive, 0, b - 1)],
-    )
+    slot_B = jnp.clip(position_B - num_positive, 0, b - 1)  # position among the fallbacks
+    index_B = jnp.where(position_B < num_positive, drawn_B, fallback_B[slot_B])
+    valid_B = (position_B < num_positive) | (fallback_key_B[slot_B] > -jnp.inf)
+    return jnp.where(valid_B, index_B, log_weights_N.shape[0])
 
 
 def gumbel_top_k(
@@ -60,7 +63,8 @@ def gumbel_top_k(
         different batch): a budget below the model raises ``ValueError``.
 
     Returns:
-      ``[b]`` distinct available indices, in order of drawing.
+      ``[b]`` distinct available indices, in order of drawing (under ``jit``/``vmap``, the
+      positions past the available count hold the sentinel ``N``: :func:`jaxal.check.picks`).
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -68,17 +72,18 @@ def gumbel_top_k(
       >>> sorted(gumbel_top_k(log_weights, 2, key=jax.random.key(0)).tolist())
       [1, 2]
     """
-    log_weights_N = check._as_float_array(log_weights, "log_weights")
+    log_weights_N = check.float_array(log_weights, "log_weights")
     if log_weights_N.ndim != 1 or log_weights_N.shape[0] < 1:
         raise ValueError(
             f"log_weights must have shape [N] with N >= 1 (one per pool point); "
             f"got {log_weights_N.shape}"
         )
-    check._require(
+    check.require(
         ~jnp.any(jnp.isnan(log_weights_N) | jnp.isposinf(log_weights_N)),
         "log_weights contains NaN or +inf; log-weights must be finite or -inf",
         "skip",
     )
+    key = check.key(key)
     N = log_weights_N.shape[0]
     available_N = check.available(available, N, on_trace="skip")
     b = check.batch_size(b, available_N, on_trace="skip")

@@ -101,7 +101,7 @@ def _ical(key, log_probs_K_N_C, available_N, *, b, num_pool_samples, max_batch_s
 
     init = (jnp.zeros((b,), jnp.int32), jnp.zeros((N,), bool))
     indices_B, _ = jax.lax.fori_loop(0, b, step, init)
-    return indices_B
+    return check.picks(indices_B, available_N)
 
 
 def ical_words(K: int, N: int, C: int, num_pool_samples: int, max_batch_samples: int) -> int:
@@ -110,12 +110,6 @@ def ical_words(K: int, N: int, C: int, num_pool_samples: int, max_batch_samples:
     gathered condense set and batch kernels, ``[N]`` scores)."""
     R, S = min(num_pool_samples, N), max_batch_samples
     return 3 * N * K * K + K * N * C + (R + S + 4) * K * K + 8 * N + 256
-
-
-def _check_count(name: str, value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an int >= 1; got {value!r}")
-    return value
 
 
 def ical(
@@ -151,7 +145,9 @@ def ical(
         ``[N, K, K]`` kernels, so nothing is chunked: a smaller budget raises ``ValueError``.
 
     Returns:
-      ``[b]`` int32 pool indices, distinct and available, in order of selection.
+      ``[b]`` int32 pool indices, distinct and available, in order of selection (under
+      ``jit``/``vmap``, positions past the available count hold the sentinel ``N``:
+      :func:`jaxal.check.picks`).
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -160,11 +156,12 @@ def ical(
       (1,)
     """
     log_probs = check.log_probs(log_probs, on_trace="skip")
+    key = check.key(key)
     K, N, C = log_probs.shape
     available = check.available(available, N, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
-    num_pool_samples = _check_count("num_pool_samples", num_pool_samples)
-    max_batch_samples = _check_count("max_batch_samples", max_batch_samples)
+    num_pool_samples = check.integer(num_pool_samples, "num_pool_samples")
+    max_batch_samples = check.integer(max_batch_samples, "max_batch_samples")
     memory.require(
         memory_budget,
         ical_words(K, N, C, num_pool_samples, max_batch_samples) * memory.itemsize(log_probs),

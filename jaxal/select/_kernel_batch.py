@@ -82,6 +82,7 @@ BAIT's backward (down-dating) steps; bmdal runs them in float64, and so should y
 (``jax_enable_x64``).
 """
 
+import math
 from collections.abc import Callable
 from functools import partial
 
@@ -91,7 +92,8 @@ from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxal import check, memory
 from jaxal._registry import Registry
-from jaxal.kernel_features import DEFAULT_NOISE, Labelled, _matmul, _validate
+from jaxal.kernel_features import DEFAULT_NOISE, Labelled, _validate
+from jaxal.kernels import _matmul
 from jaxal.select._geometry import (
     _greedy,
     _selectable,
@@ -140,13 +142,6 @@ def _require(budget: memory.Budget, words: int, phi: Array, method: str) -> None
     )
 
 
-def _check_noise(noise, *, positive: bool) -> None:
-    if check.is_concrete(noise):
-        ok = float(noise) > 0 if positive else float(noise) >= 0
-        if not ok:
-            raise ValueError(f"noise must be {'>' if positive else '>='} 0; got {noise}")
-
-
 # --- MaxDiag -------------------------------------------------------------------------------------
 
 
@@ -184,11 +179,13 @@ def maxdiag(
         ``4 N + 4 b + 64`` numbers (:func:`maxdiag_words`).
 
     Returns:
-      ``[b]`` distinct available, unlabelled indices.
+      ``[b]`` distinct available, unlabelled indices
+      (under ``jit``/``vmap``, the positions past the available count hold the sentinel
+      ``N``: :func:`jaxal.check.picks`).
     """
     phi, _, selectable, b = _prepare(phi, b, labelled, available)
     _require(memory_budget, maxdiag_words(phi.shape[0], b), phi, "maxdiag")
-    return _maxdiag(phi, selectable, b=b)
+    return check.picks(_maxdiag(phi, selectable, b=b), selectable)
 
 
 # --- MaxDet --------------------------------------------------------------------------------------
@@ -250,17 +247,20 @@ def maxdet(
       b: batch size, static Python int with ``1 <= b <= #selectable``.
       labelled: optional bool ``[N]`` mask of the labelled rows (never selected).
       available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
-      noise: :math:`\sigma^2 \ge 0` added to the diagonal (paper: ``1e-6``).
+      noise: finite :math:`\sigma^2 \ge 0` added to the diagonal (paper: ``1e-6``; 0 is the
+        plain log-determinant of :math:`K_{SS}`).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
         ``(b + 8) N + 4 b + 256`` numbers (:func:`maxdet_words`).
 
     Returns:
-      ``[b]`` distinct available, unlabelled indices, in the order they were chosen.
+      ``[b]`` distinct available, unlabelled indices, in the order they were chosen
+      (under ``jit``/``vmap``, the positions past the available count hold the sentinel
+      ``N``: :func:`jaxal.check.picks`).
     """
     phi, _, selectable, b = _prepare(phi, b, labelled, available)
-    _check_noise(noise, positive=False)
+    check.scalar(noise, "noise", positive=False, what=" (a noise variance)")
     _require(memory_budget, maxdet_words(phi.shape[0], b), phi, "maxdet")
-    return _maxdet(phi, selectable, noise, b=b)
+    return check.picks(_maxdet(phi, selectable, noise, b=b), selectable)
 
 
 # --- centre methods: MaxDist, k-means++, LCMD ----------------------------------------------------
@@ -390,11 +390,14 @@ def maxdist(
         (:func:`centre_words`); ``R`` shrinks below 64 until it fits.
 
     Returns:
-      ``[b]`` distinct available, unlabelled indices, in the order they were chosen.
+      ``[b]`` distinct available, unlabelled indices, in the order they were chosen
+      (under ``jit``/``vmap``, the positions past the available count hold the sentinel
+      ``N``: :func:`jaxal.check.picks`).
     """
     phi, labelled, selectable, b = _prepare(phi, b, labelled, available)
     block_size = _centre_block(memory_budget, phi, b, "maxdist")
-    return _maxdist(phi, labelled, selectable, b=b, block_size=block_size)
+    indices = _maxdist(phi, labelled, selectable, b=b, block_size=block_size)
+    return check.picks(indices, selectable)
 
 
 @partial(jax.jit, static_argnames=("b", "block_size"))
@@ -435,7 +438,7 @@ def kmeanspp(
     Args:
       phi: ``[N, P]`` kernel features of the whole pool.
       b: batch size, static Python int with ``1 <= b <= #selectable``.
-      key: PRNG key.
+      key: PRNG key (``jax.random.key(seed)``).
       labelled: optional bool ``[N]`` mask of the labelled rows: the initial centres, never
         selected.
       available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
@@ -444,11 +447,15 @@ def kmeanspp(
         labelled rows (:func:`centre_words`); ``R`` shrinks below 64 until it fits.
 
     Returns:
-      ``[b]`` distinct available, unlabelled indices, in the order they were drawn.
+      ``[b]`` distinct available, unlabelled indices, in the order they were drawn
+      (under ``jit``/``vmap``, the positions past the available count hold the sentinel
+      ``N``: :func:`jaxal.check.picks`).
     """
+    key = check.key(key)
     phi, labelled, selectable, b = _prepare(phi, b, labelled, available)
     block_size = _centre_block(memory_budget, phi, b, "kmeanspp")
-    return _kmeanspp(key, phi, labelled, selectable, b=b, block_size=block_size)
+    indices = _kmeanspp(key, phi, labelled, selectable, b=b, block_size=block_size)
+    return check.picks(indices, selectable)
 
 
 @partial(jax.jit, static_argnames=("b", "block_size"))
@@ -508,11 +515,13 @@ def lcmd(
         labelled rows (:func:`centre_words`); ``R`` shrinks below 64 until it fits.
 
     Returns:
-      ``[b]`` distinct available, unlabelled indices, in the order they were chosen.
+      ``[b]`` distinct available, unlabelled indices, in the order they were chosen
+      (under ``jit``/``vmap``, the positions past the available count hold the sentinel
+      ``N``: :func:`jaxal.check.picks`).
     """
     phi, labelled, selectable, b = _prepare(phi, b, labelled, available)
     block_size = _centre_block(memory_budget, phi, b, "lcmd")
-    return _lcmd(phi, labelled, selectable, b=b, block_size=block_size)
+    return check.picks(_lcmd(phi, labelled, selectable, b=b, block_size=block_size), selectable)
 
 
 # --- Frank-Wolfe ---------------------------------------------------------------------------------
@@ -577,11 +586,13 @@ def frankwolfe(
         ``N P + 4 N + 2 P + 256`` numbers (:func:`frankwolfe_words`).
 
     Returns:
-      ``[b]`` distinct available, unlabelled indices, in the order they were chosen.
+      ``[b]`` distinct available, unlabelled indices, in the order they were chosen
+      (under ``jit``/``vmap``, the positions past the available count hold the sentinel
+      ``N``: :func:`jaxal.check.picks`).
     """
     phi, _, selectable, b = _prepare(phi, b, labelled, available)
     _require(memory_budget, frankwolfe_words(*phi.shape), phi, "frankwolfe")
-    return _frankwolfe(phi, selectable, b=b)
+    return check.picks(_frankwolfe(phi, selectable, b=b), selectable)
 
 
 # --- BAIT ----------------------------------------------------------------------------------------
@@ -708,24 +719,29 @@ def bait(
         never selected.
       available: optional bool ``[N]`` mask of selectable (and target) points (default
         ``~labelled``).
-      noise: :math:`\sigma^2 > 0` (paper: ``1e-6``).
-      overselection_factor: forward batch size over ``b``, ``>= 1``; 1 gives BAIT-F, the
-        paper's BAIT-FB uses 2.
+      noise: finite :math:`\sigma^2 > 0` (paper: ``1e-6``).
+      overselection_factor: forward batch size over ``b``, finite and ``>= 1``; 1 gives
+        BAIT-F, the paper's BAIT-FB uses 2.
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
         ``4 N P + 4 N + 6 P^2 + (2 P + 4) F + 256`` numbers for ``F`` forward picks
         (:func:`bait_words`).
 
     Returns:
-      ``[b]`` distinct available, unlabelled indices.
+      ``[b]`` distinct available, unlabelled indices
+      (under ``jit``/``vmap``, the positions past the available count hold the sentinel
+      ``N``: :func:`jaxal.check.picks`).
     """
     phi, labelled, selectable, b = _prepare(phi, b, labelled, available)
-    _check_noise(noise, positive=True)
-    if not overselection_factor >= 1:
-        raise ValueError(f"overselection_factor must be >= 1; got {overselection_factor}")
+    check.scalar(noise, "noise", what=" (a noise variance)")
+    if not (math.isfinite(overselection_factor) and overselection_factor >= 1):
+        raise ValueError(
+            f"overselection_factor must be finite and >= 1; got {overselection_factor}"
+        )
     N, P = phi.shape
     num_forward = max(b, min(round(overselection_factor * b), N))
     _require(memory_budget, bait_words(N, P, num_forward), phi, "bait")
-    return _bait(phi, labelled, selectable, noise, b=b, num_forward=num_forward)
+    indices = _bait(phi, labelled, selectable, noise, b=b, num_forward=num_forward)
+    return check.picks(indices, selectable)
 
 
 # --- dispatch ------------------------------------------------------------------------------------
@@ -747,8 +763,8 @@ def kernel_batch(
     ``method`` is one of ``"bait"``, ``"frankwolfe"``, ``"kmeanspp"``, ``"lcmd"``,
     ``"maxdet"``, ``"maxdiag"``, ``"maxdist"`` (a registry; an unknown name raises
     ``ValueError`` listing them). ``key`` is required by the random methods (k-means++) and
-    ignored by the others; ``labelled``, ``available``, ``memory_budget``
-    (:mod:`jaxal.memory`) and ``kwargs`` go to the method (``noise=``,
+    ignored (but, when given, validated) by the others; ``labelled``, ``available``,
+    ``memory_budget`` (:mod:`jaxal.memory`) and ``kwargs`` go to the method (``noise=``,
     ``overselection_factor=``); each method documents its memory model.
 
     >>> import jax
@@ -760,6 +776,8 @@ def kernel_batch(
     fn = _METHODS.get(method)
     if method in _METHODS.names(random=True):
         if key is None:
-            raise ValueError(f"method {method!r} is random and needs key= (a jax.random key)")
+            raise ValueError(f"method {method!r} is random and needs key=jax.random.key(seed)")
         kwargs["key"] = key
+    elif key is not None:
+        check.key(key)
     return fn(phi, b, labelled=labelled, available=available, memory_budget=memory_budget, **kwargs)

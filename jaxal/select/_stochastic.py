@@ -77,7 +77,8 @@ def stochastic(
         ``ValueError``.
 
     Returns:
-      ``[b]`` distinct available indices, in order of drawing.
+      ``[b]`` distinct available indices, in order of drawing (under ``jit``/``vmap``, the
+      positions past the available count hold the sentinel ``N``: :func:`jaxal.check.picks`).
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -89,6 +90,7 @@ def stochastic(
         raise ValueError(f"mode must be 'power', 'softmax' or 'softrank'; got {mode!r}")
     if check.is_concrete(beta) and not (float(beta) > 0 and math.isfinite(float(beta))):
         raise ValueError(f"beta must be a finite number > 0; got {beta!r}")
+    key = check.key(key)
     scores = check.scores(scores, nonnegative=mode == "power", on_trace="skip")
     available = check.available(available, scores.shape[0], on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
@@ -121,7 +123,8 @@ def random(
         float dtype, the zero weights').
 
     Returns:
-      ``[b]`` distinct available indices, in order of drawing.
+      ``[b]`` distinct available indices, in order of drawing (under ``jit``/``vmap``, the
+      positions past the available count hold the sentinel ``N``: :func:`jaxal.check.picks`).
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -129,6 +132,8 @@ def random(
       >>> sorted(random(4, 2, key=jax.random.key(0), available=available).tolist())
       [0, 2]
     """
+    num_points = check.integer(num_points, "num_points")
+    key = check.key(key)
     available = check.available(available, num_points, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
     log_weights_N = jnp.zeros((num_points,))

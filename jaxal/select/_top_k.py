@@ -60,7 +60,13 @@ def _top_k_chunked(scores_N: Array, available_N: Array, *, b: int, chunk: int) -
         return best_B, jnp.concatenate([index_B, start + position_B])[merged_B]
 
     best = (jnp.full((b,), -jnp.inf, scores_N.dtype), jnp.zeros((b,), jnp.int32))
-    return jax.lax.fori_loop(0, -(-N // chunk), merge, best)[1]
+    return _sentinel(*jax.lax.fori_loop(0, -(-N // chunk), merge, best), N)
+
+
+def _sentinel(best_B: Array, index_B: Array, N: int) -> Array:
+    """``index_B`` with the sentinel ``N`` where no available point was left (score ``-inf``):
+    :func:`jaxal.check.picks`' rule, read off the masked scores instead of a count."""
+    return jnp.where(best_B > -jnp.inf, index_B, N)
 
 
 def top_k(
@@ -87,7 +93,8 @@ def top_k(
         :mod:`jaxal.memory`); ``ValueError`` when not even one point per chunk fits.
 
     Returns:
-      ``[b]`` int32 pool indices, distinct and all available.
+      ``[b]`` int32 pool indices, distinct and all available (under ``jit``/``vmap``, the
+      positions past the available count hold the sentinel ``N``: :func:`jaxal.check.picks`).
 
     Example:
       >>> import jax.numpy as jnp
@@ -102,5 +109,4 @@ def top_k(
     chunk = top_k_chunk(memory_budget, N, b, memory.itemsize(scores), f"top_k of b = {b}")
     if chunk < N:
         return _top_k_chunked(scores, available, b=b, chunk=chunk)
-    _, indices = jax.lax.top_k(masked(scores, available), b)
-    return indices
+    return _sentinel(*jax.lax.top_k(masked(scores, available), b), N)
