@@ -19,6 +19,7 @@ demo: $(PY)
 test: $(PY)
 	$(PIP) install -q -e '.[dev]'
 	$(PY) -m ruff check .
+	$(PY) -m pyright --pythonpath $(PY) jaxal
 	OPENBLAS_NUM_THREADS=1 XLA_FLAGS="$$XLA_FLAGS --xla_cpu_multi_thread_eigen=false" \
 		$(PY) -m pytest -n 2 -q --nbmake --doctest-modules tests notebooks jaxal
 

@@ -8,9 +8,10 @@ Sizes (full): ``N = 1,000`` and ``5,000`` pool points, ``K = 20`` samples, ``C =
 batch at ``N = 1,000``.
 
 Both selections are jitted and compiled ahead of time (``jax.jit(f).lower(...).compile()``,
-reported as *compile*); run time is the best of ``--repeats`` calls, each blocked with
-``block_until_ready`` (a configuration whose first call exceeds ``--single-above-s`` runs
-once). *top-k EPIG* is ``select.top_k(scores.epig(pool, target), b)``.
+reported as *compile*); run time is the best of ``--repeats`` calls after a warm-up, each
+blocked with ``block_until_ready``, stopping once the calls have used ``--single-above-s``
+seconds (a configuration whose warm-up exceeds it runs once; ``benchmarks/_timing.py``).
+*top-k EPIG* is ``select.top_k(scores.epig(pool, target), b)``.
 
 Usage::
 
@@ -21,18 +22,16 @@ Writes ``<out>/results.json`` and ``<out>/results.md`` and prints the table.
 """
 
 import argparse
-import datetime
 import json
-import os
-import platform
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import machine, time_compiled  # benchmarks/_timing.py
 
 import jaxal
+from jaxal.select._batchbald import num_exact_steps
 
 FULL = {"sizes": [1_000, 5_000], "K": 20, "C": 10, "M": 100, "b": 10, "num_samples": 1_000}
 QUICK = {"sizes": [200, 500], "K": 10, "C": 10, "M": 20, "b": 5, "num_samples": 100}
@@ -41,24 +40,6 @@ QUICK = {"sizes": [200, 500], "K": 10, "C": 10, "M": 20, "b": 5, "num_samples": 
 def log_probs(rng: np.random.Generator, K: int, n: int, C: int) -> jax.Array:
     logits = 2.0 * rng.standard_normal((1, n, C)) + rng.standard_normal((K, n, C))
     return jax.nn.log_softmax(jnp.asarray(logits, jnp.float32), axis=-1)
-
-
-def compile_timed(fn, *args) -> tuple[object, float]:
-    began = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    return compiled, time.perf_counter() - began
-
-
-def best_of(compiled, *args, repeats: int, single_above_s: float) -> tuple[float, int, object]:
-    """``(best seconds, runs, last output)``; one run only if the first exceeds the limit."""
-    times, out = [], None
-    for _ in range(repeats):
-        began = time.perf_counter()
-        out = jax.block_until_ready(compiled(*args))
-        times.append(time.perf_counter() - began)
-        if times[0] > single_above_s:
-            break
-    return min(times), len(times), out
 
 
 def bench(N: int, sizes: dict, repeats: int, single_above_s: float) -> dict:
@@ -73,15 +54,9 @@ def bench(N: int, sizes: dict, repeats: int, single_above_s: float) -> dict:
     def top_k(pool, target):
         return jaxal.select.top_k(jaxal.scores.epig(pool, target), b)
 
-    joint_compiled, joint_compile_s = compile_timed(joint, pool, target, key)
-    joint_s, joint_runs, (indices, scores) = best_of(
-        joint_compiled, pool, target, key, repeats=repeats, single_above_s=single_above_s
-    )
-    top_compiled, top_compile_s = compile_timed(top_k, pool, target)
-    top_s, top_runs, top_indices = best_of(
-        top_compiled, pool, target, repeats=repeats, single_above_s=single_above_s
-    )
-    exact_steps = sum(1 for i in range(b) if C**i <= S)
+    joint_t = time_compiled(joint, pool, target, key, repeats=repeats, budget_s=single_above_s)
+    top_t = time_compiled(top_k, pool, target, repeats=repeats, budget_s=single_above_s)
+    indices, scores = joint_t.output
     logs = N * C * C * M * sum(min(C**i, S) for i in range(b))
     return {
         "N": N,
@@ -90,26 +65,26 @@ def bench(N: int, sizes: dict, repeats: int, single_above_s: float) -> dict:
         "M": M,
         "b": b,
         "num_samples": S,
-        "exact_steps": exact_steps,
+        "exact_steps": num_exact_steps(C, b, S),
         "logarithms": logs,
-        "batch_epig_compile_s": joint_compile_s,
-        "batch_epig_s": joint_s,
-        "batch_epig_runs": joint_runs,
-        "top_k_epig_compile_s": top_compile_s,
-        "top_k_epig_s": top_s,
-        "top_k_epig_runs": top_runs,
-        "ratio": joint_s / top_s,
-        "logarithms_per_s": logs / joint_s,
+        "batch_epig_compile_s": joint_t.compile_s,
+        "batch_epig_s": joint_t.min_s,
+        "batch_epig_runs": joint_t.runs,
+        "top_k_epig_compile_s": top_t.compile_s,
+        "top_k_epig_s": top_t.min_s,
+        "top_k_epig_runs": top_t.runs,
+        "ratio": joint_t.min_s / top_t.min_s,
+        "logarithms_per_s": logs / joint_t.min_s,
         "batch_epig_indices": np.asarray(indices).tolist(),
         "batch_epig_scores": np.asarray(scores).tolist(),
-        "top_k_epig_indices": np.asarray(top_indices).tolist(),
+        "top_k_epig_indices": np.asarray(top_t.output).tolist(),
     }
 
 
 def markdown(result: dict) -> str:
     machine = result["machine"]
     lines = [
-        f"{result['date']}: {machine['cpu_count']} CPUs ({machine['platform']}), jax "
+        f"{machine['date']}: {machine['cpu_count']} CPUs ({machine['platform']}), jax "
         f"{machine['jax']} ({machine['device']}), 1-min load average at start "
         f"{machine['load_average_start']:.1f}. Command: `{result['command']}`",
         "",
@@ -137,17 +112,9 @@ def main() -> None:
     parser.add_argument("--single-above-s", type=float, default=60.0)
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
-    device = jax.devices()[0]
     result = {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "command": "python benchmarks/batch_epig.py" + (" --quick" if args.quick else ""),
-        "machine": {
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "jax": jax.__version__,
-            "device": f"{device.platform}: {device.device_kind}",
-            "load_average_start": os.getloadavg()[0],
-        },
+        "machine": machine(),
         "dtype": "float32",
         "rows": [],
     }

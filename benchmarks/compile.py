@@ -22,10 +22,8 @@ Writes ``<out>/results.json`` and ``<out>/results.md`` and prints the markdown.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -35,6 +33,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import machine, time_call, time_repeats  # benchmarks/_timing.py
 
 import jaxal
 
@@ -57,12 +56,6 @@ PROGRAMS: dict[str, Callable] = {
 }
 
 
-def timed(fn: Callable[[], object]) -> tuple[float, object]:
-    start = time.perf_counter()
-    output = jax.block_until_ready(fn())
-    return time.perf_counter() - start, output
-
-
 def run_mode(program: str, sizes: list[int], bucketed: bool, multiple, repeats: int) -> dict:
     """First-call and steady run times of one fresh jitted program over ``sizes``."""
     jax.clear_caches()
@@ -79,12 +72,14 @@ def run_mode(program: str, sizes: list[int], bucketed: bool, multiple, repeats: 
         pool = make_log_probs(N)
         available = np.ones(N, bool)
         if bucketed:
-            pad_host_s, (pool, available) = timed(partial(jaxal.chunked.pad_pool, pool, **bucket))
+            pad_host_s, (pool, available) = time_call(
+                partial(jaxal.chunked.pad_pool, pool, **bucket)
+            )
             on_device = jnp.asarray(make_log_probs(N))
-            pad_jax_s, _ = timed(partial(jaxal.chunked.pad_pool, on_device, **bucket))
+            pad_jax_s, _ = time_call(partial(jaxal.chunked.pad_pool, on_device, **bucket))
         call = partial(acquire, jax.device_put(pool), jax.device_put(available))
-        first_s, indices = timed(call)
-        run_s = min(timed(call)[0] for _ in range(repeats))
+        first_s, indices = time_call(call)
+        run_s = time_repeats(call, repeats=repeats, warm_up=False).min_s
         row = {
             "N": N,
             "padded_N": pool.shape[1],
@@ -109,7 +104,7 @@ def markdown(results: dict) -> str:
         "# Compile time per pool size",
         "",
         f"{m['date']}: {m['cpu_count']} CPUs ({m['processor']}), jax {m['jax']} "
-        f"({m['backend']}), 1-min load average at start {m['load_average_start'][0]:.1f}. "
+        f"({m['backend']}), 1-min load average at start {m['load_average_start']:.1f}. "
         f"Command: `{results['command']}`",
     ]
     for program, modes in results["programs"].items():
@@ -152,14 +147,7 @@ def main() -> None:
     jax.block_until_ready(jnp.zeros(1) + 1)  # start the backend before timing anything
     results = {
         "command": "python benchmarks/compile.py " + " ".join(sys.argv[1:]),
-        "machine": {
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "cpu_count": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "jax": jax.__version__,
-            "backend": jax.default_backend(),
-            "load_average_start": os.getloadavg(),
-        },
+        "machine": machine(),
         "sizes": args.sizes,
         "multiple": args.multiple,
         "programs": {},
@@ -170,7 +158,7 @@ def main() -> None:
             for mode in ("plain", "bucketed")
         }
         print(f"[{time.strftime('%H:%M:%S')}] {program} done", flush=True)
-    results["machine"]["load_average_end"] = os.getloadavg()
+    results["machine"]["load_average_end"] = os.getloadavg()[0]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)

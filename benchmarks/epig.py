@@ -20,15 +20,13 @@ Writes ``<out>/epig.json`` and prints a table.
 
 import argparse
 import json
-import os
-import platform
 import resource
-import time
 from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import machine, time_compiled  # benchmarks/_timing.py
 
 import jaxal
 
@@ -47,30 +45,14 @@ def log_probs(rng: np.random.Generator, K: int, N: int, C: int) -> jax.Array:
     return jax.nn.log_softmax(jnp.asarray(logits, jnp.float32), axis=-1)
 
 
-def timed(compiled, *args, repeats: int) -> float:
-    compiled(*args).block_until_ready()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def compile_timed(fn, *args) -> tuple[object, float]:
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    return compiled, time.perf_counter() - start
-
-
 def bench_epig(rng, N, M, K, C, repeats):
     pool, target = log_probs(rng, K, N, C), log_probs(rng, K, M, C)
     jax.block_until_ready((pool, target))
     rss_before = max_rss_mib()
-    compiled, compile_s = compile_timed(
-        lambda p, t: jaxal.scores.epig(p, t, **BLOCKS), pool, target
+    timed = time_compiled(
+        lambda p, t: jaxal.scores.epig(p, t, **BLOCKS), pool, target, repeats=repeats
     )
-    run_s = timed(compiled, pool, target, repeats=repeats)
+    run_s = timed.min_s
     rss_after = max_rss_mib()
     return {
         "N": N,
@@ -79,7 +61,7 @@ def bench_epig(rng, N, M, K, C, repeats):
         "C": C,
         "dtype": "float32",
         **BLOCKS,
-        "compile_s": compile_s,
+        "compile_s": timed.compile_s,
         "run_s": run_s,
         "inputs_mib": (pool.nbytes + target.nbytes) / 2**20,
         "max_rss_before_mib": rss_before,
@@ -91,9 +73,8 @@ def bench_epig(rng, N, M, K, C, repeats):
 def bench_ical(rng, N, K, C, b, repeats):
     pool = log_probs(rng, K, N, C)
     key = jax.random.key(0)
-    compiled, compile_s = compile_timed(lambda k, lp: jaxal.select.ical(lp, b, key=k), key, pool)
-    run_s = timed(compiled, key, pool, repeats=repeats)
-    return {"N": N, "K": K, "C": C, "b": b, "compile_s": compile_s, "run_s": run_s}
+    timed = time_compiled(lambda k, lp: jaxal.select.ical(lp, b, key=k), key, pool, repeats=repeats)
+    return {"N": N, "K": K, "C": C, "b": b, "compile_s": timed.compile_s, "run_s": timed.min_s}
 
 
 def main() -> None:
@@ -108,12 +89,7 @@ def main() -> None:
     epig = bench_epig(rng, *sizes["epig"], repeats=args.repeats)
     ical = bench_ical(rng, *sizes["ical"], repeats=args.repeats)
     result = {
-        "machine": {
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "jax": jax.__version__,
-            "device": str(jax.devices()[0]),
-        },
+        "machine": machine(),
         "epig": epig,
         "ical": ical,
     }

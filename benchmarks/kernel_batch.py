@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import platform
-import time
 from pathlib import Path
 
 # The only LAPACK call here is eigh of a [P, P] matrix (BAIT, posterior). On a loaded small
@@ -32,6 +31,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+from _timing import time_compiled  # noqa: E402  (benchmarks/_timing.py)
 
 import jaxal  # noqa: E402
 from jaxal import kernel_features  # noqa: E402
@@ -51,18 +51,10 @@ class SmallMLP(nn.Module):
 
 def measure(fn, *args, repeats: int) -> dict[str, float]:
     """AOT-compile ``jax.jit(fn)`` for ``args``; best-of-``repeats`` run time and scratch memory."""
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - start
-    jax.block_until_ready(compiled(*args))  # warm-up
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(compiled(*args))
-        runs.append(time.perf_counter() - start)
-    memory = compiled.memory_analysis()
+    timed = time_compiled(fn, *args, repeats=repeats)
+    memory = timed.compiled.memory_analysis()
     temp_mb = None if memory is None else memory.temp_size_in_bytes / 2**20
-    return {"compile_s": compile_s, "run_s": min(runs), "temp_mb": temp_mb}
+    return {"compile_s": timed.compile_s, "run_s": timed.min_s, "temp_mb": temp_mb}
 
 
 def main() -> None:

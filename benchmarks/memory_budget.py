@@ -15,7 +15,6 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 BUDGETS = (None, "64MB", "16MB", "4MB")
@@ -39,6 +38,7 @@ def child(N: int, K: int, C: int, budget: str | None) -> dict:
     import jax
     import jax.numpy as jnp
     import numpy as np
+    from _timing import time_compiled  # benchmarks/_timing.py
 
     import jaxal
 
@@ -53,19 +53,16 @@ def child(N: int, K: int, C: int, budget: str | None) -> dict:
     def score(lp):
         return jaxal.scores.bald(lp, memory_budget=budget)
 
-    compiled = jax.jit(score).lower(log_probs).compile()
-    temp = compiled.memory_analysis().temp_size_in_bytes
-    result = jax.block_until_ready(compiled(log_probs))
-    start = time.perf_counter()
-    jax.block_until_ready(compiled(log_probs))
-    seconds = time.perf_counter() - start
+    timed = time_compiled(score, log_probs, repeats=1)
+    temp = timed.compiled.memory_analysis().temp_size_in_bytes
+    result = timed.output
     peak_kib = _status_kib("VmHWM")
     reference = jax.jit(jaxal.scores.bald)(log_probs)
     return {
         "budget": budget,
         "xla_temp_mb": temp / 1e6,
         "peak_rss_increase_mb": (peak_kib - baseline_kib) * 1024 / 1e6,
-        "seconds": seconds,
+        "seconds": timed.min_s,
         "max_abs_difference": float(jnp.max(jnp.abs(result - reference))),
     }
 

@@ -27,10 +27,8 @@ Writes ``<out>/results.json`` and ``<out>/results.md`` and prints the markdown.
 """
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -39,8 +37,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from _timing import machine, time_compiled, time_repeats  # benchmarks/_timing.py
 from jax.scipy.special import xlogy
-from run import C, K, best_of, jaxal_layout, make_log_probs, time_jitted  # benchmarks/run.py
+from run import C, K, jaxal_layout, make_log_probs  # benchmarks/run.py
 
 import jaxal
 
@@ -52,12 +51,12 @@ def measure_peaks(repeats: int) -> dict:
     """Peak FLOP/s, read and copy bandwidth (bytes/s), exp/s and log/s of jax on this machine."""
 
     def rate(fn: Callable, x, amount: float) -> float:
-        return amount / time_jitted(fn, (x,), repeats, budget_s=10)["run_s"]
+        return amount / time_compiled(fn, x, repeats=repeats, budget_s=10).min_s
 
     n = 2048
     a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
     b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
-    matmul_s = time_jitted(jnp.matmul, (a, b), repeats, budget_s=10)["run_s"]
+    matmul_s = time_compiled(jnp.matmul, a, b, repeats=repeats, budget_s=10).min_s
     big = jnp.arange(2**27, dtype=jnp.float32)  # 512 MiB
     small = jnp.arange(2**21, dtype=jnp.float32)  # 8 MiB
     x = jnp.linspace(-5.0, 0.0, 2**24, dtype=jnp.float32)
@@ -96,15 +95,19 @@ def bald_kernel(N: int, repeats: int) -> dict:
         "flops": 3 * K * N * C + 4 * N * C,  # p log p, two sums; then pbar log pbar
         "exps": K * N * C,
         "logs": N * C,  # log pbar
-        "run_s": time_jitted(fn, (log_probs,), repeats, budget_s=20)["run_s"],
-        "exp_sum_s": time_jitted(exp_sum, (log_probs,), repeats, budget_s=20)["run_s"],
+        "run_s": time_compiled(fn, log_probs, repeats=repeats, budget_s=20).min_s,
+        "exp_sum_s": time_compiled(exp_sum, log_probs, repeats=repeats, budget_s=20).min_s,
     }
 
 
 def chunked_bald_kernel(N: int, repeats: int) -> dict:
     """``jaxal.chunked.score(bald)`` over a host numpy pool: BALD's work plus host chunks."""
     pool = np.ascontiguousarray(make_log_probs(N).transpose(1, 0, 2))
-    run_s = best_of(lambda: jaxal.chunked.score(jaxal.scores.bald, pool), repeats, 20)
+
+    def score():
+        return jaxal.chunked.score(jaxal.scores.bald, pool)
+
+    run_s = time_repeats(score, repeats=repeats, budget_s=20).min_s
     return {
         "kernel": f"chunked BALD (numpy pool, 65,536-point chunks), N = {N:,}",
         "bytes": 4 * K * N * C,
@@ -129,7 +132,7 @@ def batchbald_step_kernel(N: int, repeats: int) -> dict:
         def fn(log_probs, b=b):
             return jaxal.select.batchbald(log_probs, b, lazy=False)
 
-        times[b] = time_jitted(fn, (log_probs,), repeats, budget_s=30)["run_s"]
+        times[b] = time_compiled(fn, log_probs, repeats=repeats, budget_s=30).min_s
     S = C**4
     return {
         "kernel": f"BatchBALD one greedy step, S = 10^4 configs, N = {N:,} (lazy=False)",
@@ -146,7 +149,7 @@ def epig_kernel(N: int, M: int, repeats: int) -> dict:
     """EPIG of ``N`` pool points against ``M`` targets: the ``[N, C, M, C]`` joint in blocks."""
     pool = jaxal_layout(make_log_probs(N))
     target = jaxal_layout(make_log_probs(M, seed=1))
-    run_s = time_jitted(jaxal.scores.epig, (pool, target), repeats, budget_s=30)["run_s"]
+    run_s = time_compiled(jaxal.scores.epig, pool, target, repeats=repeats, budget_s=30).min_s
     return {
         "kernel": f"EPIG, N = {N:,} pool x M = {M:,} targets",
         "bytes": 4 * K * (N + M) * C,
@@ -204,7 +207,7 @@ def markdown(results: dict) -> str:
         "# Roofline",
         "",
         f"{m['date']}: {m['cpu_count']} CPUs ({m['processor']}), jax {m['jax']} "
-        f"({m['backend']}), 1-min load average at start {m['load_average_start'][0]:.1f}. "
+        f"({m['backend']}), 1-min load average at start {m['load_average_start']:.1f}. "
         f"Command: `{results['command']}`",
         "",
         "### Measured peaks (jax, float32)",
@@ -242,14 +245,7 @@ def main() -> None:
     args = parser.parse_args()
     results = {
         "command": "python benchmarks/roofline.py " + " ".join(sys.argv[1:]),
-        "machine": {
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            "cpu_count": os.cpu_count(),
-            "processor": platform.processor() or platform.machine(),
-            "jax": jax.__version__,
-            "backend": jax.default_backend(),
-            "load_average_start": os.getloadavg(),
-        },
+        "machine": machine(),
     }
     results["peaks"] = peaks = measure_peaks(max(args.repeats, 20))
     kernels = [
@@ -263,7 +259,7 @@ def main() -> None:
     for kernel in kernels:
         results["kernels"].append(roofline(kernel(), peaks))
         print(f"[{time.strftime('%H:%M:%S')}] {results['kernels'][-1]['kernel']}", flush=True)
-    results["machine"]["load_average_end"] = os.getloadavg()
+    results["machine"]["load_average_end"] = os.getloadavg()[0]
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     table = markdown(results)

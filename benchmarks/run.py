@@ -24,14 +24,12 @@ Writes ``<out>/results.json`` and ``<out>/results.md`` and prints the markdown t
 
 import argparse
 import contextlib
-import datetime
 import gc
 import importlib.metadata
 import importlib.util
 import inspect
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -44,8 +42,10 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # batchbald_redux draws progress bar
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+from _timing import machine, time_compiled, time_repeats  # noqa: E402  (benchmarks/_timing.py)
 
 import jaxal  # noqa: E402
+from jaxal.select._batchbald import num_exact_steps  # noqa: E402
 
 K = 20
 C = 10
@@ -90,55 +90,6 @@ def jaxal_layout(log_probs_N_K_C: np.ndarray) -> jax.Array:
     return jax.device_put(np.ascontiguousarray(log_probs_N_K_C.transpose(1, 0, 2)))
 
 
-def num_exact_steps(num_classes: int, b: int, num_samples: int) -> int:
-    """Greedy steps whose ``C**i`` batch configurations are enumerated (both libraries' rule)."""
-    i = 0
-    while i < b and num_classes**i <= num_samples:
-        i += 1
-    return i
-
-
-# ----------------------------------------------------------------------------- timing
-
-
-def best_of(fn: Callable[[], object], repeats: int, budget_s: float) -> float:
-    """Best wall time of ``fn`` over up to ``repeats`` runs after one warm-up run.
-
-    Stops early once the runs have used ``budget_s`` seconds (always at least one timed run).
-    """
-    fn()
-    times: list[float] = []
-    while len(times) < repeats and (not times or sum(times) < budget_s):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def time_jitted(fn: Callable, args: tuple, repeats: int, budget_s: float) -> dict:
-    """Compile ``jax.jit(fn)`` ahead of time, then time the compiled call; returns its output."""
-    start = time.perf_counter()
-    compiled = jax.jit(fn).lower(*args).compile()
-    compile_s = time.perf_counter() - start
-
-    def call():
-        return jax.block_until_ready(compiled(*args))
-
-    run_s = best_of(call, repeats, budget_s)
-    return {"run_s": run_s, "compile_s": compile_s, "output": call()}
-
-
-def time_peer(fn: Callable[[], object], repeats: int, single_above_s: float) -> dict:
-    """Time a peer call: best of ``repeats`` after warm-up, or one run if that run is slow."""
-    start = time.perf_counter()
-    output = fn()
-    first_s = time.perf_counter() - start
-    if first_s > single_above_s:
-        return {"run_s": first_s, "runs": 1, "output": output}
-    return {"run_s": best_of(fn, repeats, single_above_s), "runs": repeats, "output": output}
-
-
-@contextlib.contextmanager
 def toma_gc(enabled: bool):
     """Turn toma's per-chunk ``gc.collect()`` (batchbald_redux's chunking) on or off.
 
@@ -196,35 +147,34 @@ def bald_benchmark(N: int, repeats: int, memory: bool) -> dict:
     probs_N_C_K = np.ascontiguousarray(np.exp(log_probs_N_K_C).transpose(0, 2, 1))
     heuristic = BALD()
 
-    jaxal_t = time_jitted(jaxal_bald_top_k, (log_probs_K_N_C,), repeats, budget_s=30)
+    jaxal_t = time_compiled(jaxal_bald_top_k, log_probs_K_N_C, repeats=repeats, budget_s=30)
 
     def redux():
         return get_bald_batch(torch_N_K_C, BALD_B).indices
 
-    redux_t = time_peer(redux, repeats, 30)
+    redux_t = time_repeats(redux, repeats=repeats, budget_s=30)
     with toma_gc(enabled=False):
-        redux_no_gc_t = time_peer(redux, repeats, 30)
-    baal_t = time_peer(lambda: heuristic.get_ranks(probs_N_C_K)[0][:BALD_B], repeats, 30)
+        redux_no_gc_t = time_repeats(redux, repeats=repeats, budget_s=30)
+    baal_t = time_repeats(
+        lambda: heuristic.get_ranks(probs_N_C_K)[0][:BALD_B], repeats=repeats, budget_s=30
+    )
 
-    top_jaxal = [int(i) for i in jaxal_t["output"]]
-    top_redux = [int(i) for i in redux_t["output"]]
-    top_baal = [int(i) for i in baal_t["output"]]
+    top_jaxal = [int(i) for i in jaxal_t.output]
+    top_redux = [int(i) for i in redux_t.output]
+    top_baal = [int(i) for i in baal_t.output]
     memory = peak_memory("bald", log_probs_N_K_C, BALD_B) if memory else None
     return {
         "N": N,
         "K": K,
         "C": C,
         "b": BALD_B,
-        "jaxal": {"run_s": jaxal_t["run_s"], "compile_s": jaxal_t["compile_s"]},
-        "batchbald_redux": {"run_s": redux_t["run_s"], "runs": redux_t["runs"]},
-        "batchbald_redux_no_toma_gc": {
-            "run_s": redux_no_gc_t["run_s"],
-            "runs": redux_no_gc_t["runs"],
-        },
-        "baal": {"run_s": baal_t["run_s"], "runs": baal_t["runs"]},
-        "ratio_redux_over_jaxal": redux_t["run_s"] / jaxal_t["run_s"],
-        "ratio_redux_no_toma_gc_over_jaxal": redux_no_gc_t["run_s"] / jaxal_t["run_s"],
-        "ratio_baal_over_jaxal": baal_t["run_s"] / jaxal_t["run_s"],
+        "jaxal": {"run_s": jaxal_t.min_s, "compile_s": jaxal_t.compile_s},
+        "batchbald_redux": {"run_s": redux_t.min_s, "runs": redux_t.runs},
+        "batchbald_redux_no_toma_gc": {"run_s": redux_no_gc_t.min_s, "runs": redux_no_gc_t.runs},
+        "baal": {"run_s": baal_t.min_s, "runs": baal_t.runs},
+        "ratio_redux_over_jaxal": redux_t.min_s / jaxal_t.min_s,
+        "ratio_redux_no_toma_gc_over_jaxal": redux_no_gc_t.min_s / jaxal_t.min_s,
+        "ratio_baal_over_jaxal": baal_t.min_s / jaxal_t.min_s,
         "top_k": {"jaxal": top_jaxal, "batchbald_redux": top_redux, "baal": top_baal},
         "top_k_equal_redux": top_jaxal == top_redux,
         "top_k_equal_baal": top_jaxal == top_baal,
@@ -251,11 +201,11 @@ def time_jaxal_batchbald(
 ) -> dict:
     """Compile and time jaxal's BatchBALD; ``options`` go to ``jaxal.select.batchbald``."""
     fn = jaxal_batchbald_fn(b, num_samples, **options)
-    timed = time_jitted(fn, (log_probs_K_N_C, jax.random.key(SEED)), repeats, budget_s=60)
-    indices, scores = timed["output"]
+    timed = time_compiled(fn, log_probs_K_N_C, jax.random.key(SEED), repeats=repeats, budget_s=60)
+    indices, scores = timed.output
     return {
-        "run_s": timed["run_s"],
-        "compile_s": timed["compile_s"],
+        "run_s": timed.min_s,
+        "compile_s": timed.compile_s,
         "indices": [int(i) for i in indices],
         "joint_mi": float(scores[-1]),
     }
@@ -276,14 +226,16 @@ def time_redux_batchbald(
 
     torch_N_K_C = torch.from_numpy(log_probs_N_K_C)
     with toma_gc(enabled=False):
-        timed = time_peer(
-            lambda: get_batchbald_batch(torch_N_K_C, b, num_samples), repeats, single_above_s
+        timed = time_repeats(
+            lambda: get_batchbald_batch(torch_N_K_C, b, num_samples),
+            repeats=repeats,
+            budget_s=single_above_s,
         )
     return {
-        "run_s": timed["run_s"],
-        "runs": timed["runs"],
-        "indices": [int(i) for i in timed["output"].indices],
-        "joint_mi": float(timed["output"].scores[-1]),
+        "run_s": timed.min_s,
+        "runs": timed.runs,
+        "indices": [int(i) for i in timed.output.indices],
+        "joint_mi": float(timed.output.scores[-1]),
     }
 
 
@@ -466,20 +418,12 @@ def machine_info() -> dict:
 
     version = importlib.metadata.version
 
-    return {
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "cpu_count": os.cpu_count(),
-        "processor": platform.processor() or platform.machine(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "jax": jax.__version__,
-        "jax_backend": jax.default_backend(),
+    return machine() | {
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
         "batchbald_redux": version("batchbald-redux"),
         "baal": version("baal"),
         "numpy": np.__version__,
-        "load_average_start": os.getloadavg(),
     }
 
 
@@ -589,8 +533,8 @@ def markdown(results: dict) -> str:
         "# jaxal benchmarks",
         "",
         f"{m['date']}: {m['cpu_count']} CPUs ({m['processor']}), jax {m['jax']} "
-        f"({m['jax_backend']}), torch {m['torch']} ({m['torch_threads']} threads), "
-        f"1-min load average at start {m['load_average_start'][0]:.1f}. "
+        f"({m['backend']}), torch {m['torch']} ({m['torch_threads']} threads), "
+        f"1-min load average at start {m['load_average_start']:.1f}. "
         f"Command: `{results['command']}`",
         "",
     ]
@@ -701,7 +645,7 @@ def main() -> None:
                 )
             )
             save(results, args.out)
-    results["machine"]["load_average_end"] = os.getloadavg()
+    results["machine"]["load_average_end"] = os.getloadavg()[0]
     print(save(results, args.out))
 
 

@@ -72,6 +72,7 @@ def compare(
         seeds=seeds,
         targets=targets,
         on_round=None if on_round is None else lambda state: on_round(),
+        progress=False,  # the scripts draw their own bar over all strategies
     )
     finals = {name: jax.tree.map(np.asarray, state) for name, state in finals.items()}
     result: dict[str, Any] = {"labels": labels(initial, b, rounds)}

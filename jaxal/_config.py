@@ -16,6 +16,8 @@ from typing import Any, Generic, TypeVar
 
 import flax.linen as nn
 import jax
+import jax.core
+import jax.numpy as jnp
 import numpy as np
 
 T = TypeVar("T")
@@ -165,7 +167,7 @@ def _global_names(code: types.CodeType, fn: types.FunctionType) -> list[str]:
 
 
 def _array(x) -> Hashable:
-    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+    if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
         return ("key", str(jax.random.key_impl(x)), _array(jax.random.key_data(x)))
     try:
         host = np.ascontiguousarray(np.asarray(x))

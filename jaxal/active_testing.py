@@ -34,8 +34,8 @@ import numpy as np
 from jax.scipy.special import logsumexp
 from jaxtyping import Array, ArrayLike, Float, Int
 
-from jaxal import check
-from jaxal.scores import _entropy, predictive_variance
+from jaxal import check, information
+from jaxal.scores import predictive_variance
 from jaxal.typing import Available, Key, LogProbs
 
 __all__ = [
@@ -65,7 +65,7 @@ def _vector(x: ArrayLike, name: str, letter: str) -> Array:
     return x
 
 
-def _check_m(m: int, num_available: Array, N: int) -> int:
+def _check_m(m: int, num_available: int | Array, N: int) -> int:
     m = check.integer(m, "m")
     if m > N:
         raise ValueError(f"m = {m} is larger than the pool (N = {N})")
@@ -402,8 +402,8 @@ def _expected_cross_entropy(surrogate: ArrayLike, model: ArrayLike) -> Array:
             f"model and surrogate must share N and C; got model {model.shape} and surrogate "
             f"{surrogate_K_N_C.shape}"
         )
-    pi_N_C = jnp.exp(_entropy.mean_log_probs(surrogate_K_N_C))
-    log_f_N_C = _entropy.mean_log_probs(model_K_N_C)
+    pi_N_C = jnp.exp(information.mean_log_probs(surrogate_K_N_C))
+    log_f_N_C = information.mean_log_probs(model_K_N_C)
     # 0 log 0 = 0: classes the surrogate rules out contribute nothing, even where f_c = 0.
     safe_log_f_N_C = jnp.where(pi_N_C > 0, log_f_N_C, 0.0)
     return -jnp.sum(pi_N_C * safe_log_f_N_C, axis=-1)

@@ -57,18 +57,17 @@ from collections.abc import Mapping, Sequence
 from functools import partial
 from importlib import resources
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from jaxal import loop
+from jaxal import check, information, loop, progress as progress_bar
 from jaxal.context import MissingSource, Round
 from jaxal.data import Dataset
 from jaxal.posterior import Posterior
-from jaxal.scores import _entropy
 from jaxal.strategies import Strategy, get as get_strategy
 from jaxal.typing import Key
 
@@ -133,6 +132,7 @@ def record(
     rounds: int,
     b: int,
     dataset: str = "custom",
+    progress: bool = True,
 ) -> Cache:
     r"""Run the loop once per named strategy and record the posterior at every state.
 
@@ -152,6 +152,7 @@ def record(
       posterior: the posterior to train, e.g. :func:`jaxal.posterior.ensemble`.
       initial, rounds, b: the loop's budget (``initial + rounds * b`` <= pool size).
       dataset: a name stored with the cache.
+      progress: a bar of each strategy's rounds (:func:`jaxal.loop.run`); ``False``: none.
     """
     if not strategies:
         raise ValueError("strategies must name at least one strategy to record")
@@ -185,6 +186,7 @@ def record(
             posterior=posterior,
             strategy=get_strategy(name),
             on_round=states.append,
+            progress=progress and f"recording {name}",
         )
         pool_S, test_S, embeddings_S = zip(*(predict(s.params) for s in states), strict=True)
         pool.append(stack16(pool_S))
@@ -265,7 +267,9 @@ def load(path: str | Path) -> Cache:
         if missing:
             raise ValueError(f"{path} is not a jaxal.bench cache: missing {missing}")
         arrays = {name: npz[name] for name in _ARRAYS}
-        optional = {name: npz[name] if name in npz.files else None for name in _OPTIONAL}
+        optional: dict[str, Any] = {
+            name: npz[name] if name in npz.files else None for name in _OPTIONAL
+        }
     return Cache(
         **arrays,
         **optional,
@@ -277,7 +281,8 @@ def load(path: str | Path) -> Cache:
 
 def load_bundled() -> Cache:
     """The cache shipped with jaxal: digits, 8-member ensemble, random and BALD trajectories."""
-    return load(resources.files("jaxal") / "_data" / BUNDLED)
+    with resources.as_file(resources.files("jaxal") / "_data" / BUNDLED) as path:
+        return load(path)
 
 
 @partial(jax.jit, static_argnames="num_samples")
@@ -321,7 +326,7 @@ def joint_mutual_information(
         axis=-1,
     )
     joint_entropy = -jnp.mean(jax.nn.logsumexp(log_lik_J_KS, axis=0) - jnp.log(K))
-    expected_entropy = jnp.sum(_entropy.expected_entropy(log_probs_K_B_C))
+    expected_entropy = jnp.sum(information.expected_entropy(log_probs_K_B_C))
     return joint_entropy - expected_entropy
 
 
@@ -432,6 +437,7 @@ def replay(
     b: int | None = None,
     num_targets: int | None = None,
     repeats: int = 3,
+    progress: bool = True,
 ) -> dict:
     """Replay ``strategies`` on every recorded state of ``cache`` and measure their batches.
 
@@ -451,6 +457,8 @@ def replay(
         (default: :data:`DEFAULT_NUM_TARGETS`, at most ``M``). Batch EPIG's cost grows
         linearly with it.
       repeats: timed runs per state (the best counts; a state whose runs took 0.2 s stops).
+      progress: a bar of the strategies compiled, then replayed, where someone watches
+        (:mod:`jaxal.progress`); ``False``: none.
 
     Returns:
       A JSON-able dict: ``"strategies"`` ``{name: {metric: mean over states}}``,
@@ -462,6 +470,7 @@ def replay(
     """
     if not strategies:
         raise ValueError("strategies must hold at least one strategy to replay")
+    repeats = check.integer(repeats, "repeats")
     b = cache.b if b is None else b
     T, S, N = cache.labelled.shape
     M = cache.y_test.shape[0]
@@ -482,29 +491,38 @@ def replay(
     selections: dict[str, list[np.ndarray]] = {}
     per_state: dict[str, dict[str, list[float]]] = {}
     skipped: dict[str, str] = {}
-    lowered = {}
-    for name, strategy in strategies.items():
-        try:
-            lowered[name] = jax.jit(_selection(strategy, b)).lower(states[0])
-        except MissingSource as error:
-            skipped[name] = str(error)
-    compiled = {name: _compile(lowering) for name, lowering in lowered.items()}
-    for name, (executable, _) in compiled.items():
-        metrics = {"time_ms": [], "joint_mi": [], "nll_gain": [], "accuracy": [], "classes": []}
-        chosen = []
-        for state, test, mi_key in zip(states, test_K_M_C, mi_keys, strict=True):
-            index_B, seconds = _best_time(executable, state, repeats=repeats)
-            gain, accuracy = reweighted_test_metrics(state.pool, test, index_B, y_pool, y_test)
-            metrics["time_ms"].append(1e3 * seconds)
-            metrics["joint_mi"].append(
-                float(joint_mutual_information(state.pool, index_B, key=mi_key))
-            )
-            metrics["nll_gain"].append(float(gain))
-            metrics["accuracy"].append(float(accuracy))
-            metrics["classes"].append(len(np.unique(cache.y_pool[np.asarray(index_B)])))
-            chosen.append(np.asarray(index_B))
-        selections[name] = chosen
-        per_state[name] = metrics
+    compiled = {}
+    bar = progress_bar.bar("replay", 2 * len(strategies), enabled=progress)
+    with bar as update:
+        for step, (name, strategy) in enumerate(strategies.items()):
+            if update is not None:
+                update(step, f"compiling {name}")
+            try:
+                lowered = jax.jit(_selection(strategy, b)).lower(states[0])
+            except MissingSource as error:
+                skipped[name] = str(error)
+                continue
+            compiled[name] = _compile(lowered)
+        for step, name in enumerate(compiled, len(strategies) + len(skipped)):
+            if update is not None:
+                update(step, f"replaying {name}")
+            metrics = {m: [] for m in ("time_ms", "joint_mi", "nll_gain", "accuracy", "classes")}
+            chosen = []
+            for state, test, mi_key in zip(states, test_K_M_C, mi_keys, strict=True):
+                index_B, seconds = _best_time(compiled[name][0], state, repeats=repeats)
+                gain, accuracy = reweighted_test_metrics(state.pool, test, index_B, y_pool, y_test)
+                metrics["time_ms"].append(1e3 * seconds)
+                metrics["joint_mi"].append(
+                    float(joint_mutual_information(state.pool, index_B, key=mi_key))
+                )
+                metrics["nll_gain"].append(float(gain))
+                metrics["accuracy"].append(float(accuracy))
+                metrics["classes"].append(len(np.unique(cache.y_pool[np.asarray(index_B)])))
+                chosen.append(np.asarray(index_B))
+            selections[name] = chosen
+            per_state[name] = metrics
+        if update is not None:
+            update(2 * len(strategies), "done")
     names = list(selections)
     overlap = {
         a: {

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import Literal
 
 import jax
+import jax.core
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental import checkify

@@ -29,7 +29,7 @@ Example:
 
 import mmap
 from collections.abc import Callable, Iterable, Iterator
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -82,12 +82,11 @@ def _split(log_probs, chunk_size: int) -> Iterator:
             f"log_probs chunks must have shape [K, n, C] (samples, pool points, classes); "
             f"got shape {log_probs.shape}"
         )
-    mapping = _mapping(log_probs)
-    release = mapping is not None and hasattr(mmap, "MADV_DONTNEED")
+    release = _mapping(log_probs) if hasattr(mmap, "MADV_DONTNEED") else None
     for start in range(0, log_probs.shape[1], chunk_size):
         yield log_probs[:, start : start + chunk_size]
-        if release:
-            mapping.madvise(mmap.MADV_DONTNEED)
+        if release is not None:
+            release.madvise(mmap.MADV_DONTNEED)
 
 
 def _chunks(log_probs: Chunks, chunk_size: int) -> Iterator[tuple[Array, int]]:
@@ -96,7 +95,7 @@ def _chunks(log_probs: Chunks, chunk_size: int) -> Iterator[tuple[Array, int]]:
     Chunks of an iterable longer than ``chunk_size`` are split; all must share ``K``, ``C``
     and the dtype of the first, else ``ValueError`` / ``TypeError``.
     """
-    pieces = [log_probs] if hasattr(log_probs, "shape") else log_probs
+    pieces = [log_probs] if hasattr(log_probs, "shape") else cast(Iterable[LogProbs], log_probs)
     first = None
     for piece in pieces:
         if not hasattr(piece, "shape"):
@@ -158,6 +157,7 @@ def score(
         if pending is not None:
             scores.append(np.asarray(pending[0])[: pending[1]])
         pending = (scores_n, n)
+    assert pending is not None  # _chunks raises on an empty pool
     scores.append(np.asarray(pending[0])[: pending[1]])
     return np.concatenate(scores)
 
@@ -249,8 +249,10 @@ def top_k(
     chunk_size = check.integer(chunk_size, "chunk_size")
     b = check.integer(b, "b")
     if available is not None:
-        if check.is_concrete(available):
-            available = np.asarray(available)  # host flags: sliced without device work
+        # host flags (sliced without device work), or a traced mask
+        available = (
+            np.asarray(available) if check.is_concrete(available) else jnp.asarray(available)
+        )
         check.available(available, available.shape[0], on_trace="skip")
     step = _merge_step(score_fn)
     best = None
@@ -264,6 +266,7 @@ def top_k(
             )
         best = step(best, chunk, np.int32(N), _available_chunk(available, N, n, chunk_size))
         N += n
+    assert best is not None  # _chunks raises on an empty pool
     if available is None:
         available = np.ones(N, bool)
     elif available.shape[0] != N:
@@ -302,7 +305,7 @@ def bucket_size(n: int, *, multiple: int | None = None) -> int:
 
 def pad_pool(
     log_probs: LogProbs, available: Available | None = None, *, multiple: int | None = None
-) -> tuple[Float[Array, "K P C"], Bool[Array, " P"]]:
+) -> tuple[Float[Array | np.ndarray, "K P C"], Bool[Array | np.ndarray, " P"]]:
     """Pad the pool ``[K, N, C]`` to ``[K, P, C]``, ``P = bucket_size(N, multiple=multiple)``.
 
     The ``P - N`` added points have uniform predictions ``log(1 / C)`` (finite scores: BALD 0,
@@ -337,6 +340,7 @@ def pad_pool(
             "log_probs must be an array of shape [K, N, C] (samples, pool points, classes); "
             f"got shape {getattr(log_probs, 'shape', type(log_probs).__name__)}"
         )
+    log_probs = cast(np.ndarray | Array, log_probs)  # it has ndim 3: an array
     N = log_probs.shape[1]
     if not jnp.issubdtype(log_probs.dtype, jnp.floating):
         raise TypeError(f"log_probs must have a floating dtype; got {log_probs.dtype}")

@@ -12,11 +12,15 @@
 A run directory holds ``config.json`` (the full configuration and the jaxal version),
 ``checkpoints/`` (the loop state after the initial fit and after every round, orbax, with
 checksums that ``resume`` verifies), ``results.json`` / ``results.csv`` (per seed and round:
-labels, metrics, acquired indices), ``curves.png`` and ``.jaxal.lock``: ``run`` and ``resume``
-hold it for their whole life, so a second process on the same directory is refused at once.
-All seeds run in one compiled program (``jax.vmap``), so the progress bar advances per round
-for all seeds at once. Classification and regression datasets alike; the strategies and
-posteriors a dataset's task accepts are those ``jaxal list`` shows. ``--config file.json``
+labels, metrics, acquired indices), ``curves.png``, ``selection.png`` (the first seed's picks
+on a 2-D map of the pool) and ``.jaxal.lock``: ``run`` and ``resume`` hold it for their whole
+life, so a second process on the same directory is refused at once. All seeds run in one
+compiled program (``jax.vmap``), so the progress bar (:mod:`jaxal.progress`, as in the Python
+API) advances per round for all seeds at once. Ctrl-C stops a run after the step in flight
+(XLA cannot be interrupted mid-compilation: plain JAX ends in a segmentation fault) and exits
+130 naming the ``jaxal resume`` that continues it; a second Ctrl-C stops at once.
+Classification and regression datasets alike; the strategies and posteriors a dataset's task
+accepts are those ``jaxal list`` shows. ``--config file.json``
 sets any field of :class:`RunConfig`; flags given on the command line win over the file.
 """
 
@@ -26,30 +30,31 @@ import dataclasses
 import fcntl
 import json
 import os
+import signal
+import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import jax
 import matplotlib
 import numpy as np
+import rich
 import typer
-from rich.console import Console
+from rich import box
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 import jaxal
-from jaxal import bench as bench_module, check, data, loop, posterior, strategies
+from jaxal import bench as bench_module, check, data, loop, plot as plots, posterior, strategies
 from jaxal.context import Targets
-from jaxal.plot import mean_band
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__.split("\n")[0])
-console = Console()
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=(__doc__ or "").split("\n")[0])
+console = rich.get_console()  # the console of jaxal.progress's bars too
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +74,7 @@ class RunConfig:
     steps: int = 300
     minibatch: int = 64
     learning_rate: float = 1e-3
-    targets: str = "pool"
+    targets: Literal["pool", "test"] = "pool"
     num_targets: int = 100
 
     @property
@@ -92,7 +97,7 @@ class RunConfig:
             check.integer(getattr(self, name), name)
 
     @classmethod
-    def from_settings(cls, settings: dict, source: str) -> "RunConfig":
+    def from_settings(cls, settings: Any, source: str) -> "RunConfig":
         """The configuration of ``settings`` (a subset of the fields), read from ``source``."""
         fields = [field.name for field in dataclasses.fields(cls)]
         if not isinstance(settings, dict):
@@ -153,6 +158,50 @@ def _fail(error: Exception) -> NoReturn:
     raise typer.Exit(2)
 
 
+class _Stop(Exception):
+    """Raised between steps of a run after a Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _interruptible(out: Path) -> Iterator[Callable[[], None]]:
+    """Turn Ctrl-C (SIGINT) into a stop between steps, then exit 130 naming the resume.
+
+    A ``KeyboardInterrupt`` raised while XLA compiles or runs ends in a segmentation fault
+    (exit 139, a checkpoint possibly half-written), so the first Ctrl-C only sets a flag and the
+    yielded ``stop_if_asked()``, called between steps (after the initial fit, after each
+    round's checkpoint), raises :class:`_Stop`: the run ends with exit 130 and the message
+    ``continue it with `jaxal resume OUT```. A second Ctrl-C prints the same message and ends
+    the process at once (``os._exit``: no interpreter teardown under running XLA threads); the
+    last finished checkpoint stays valid. The previous handler is restored on the way out.
+    """
+    asked = []
+    resume = f"continue it with `jaxal resume {out}`"
+
+    def handler(signum, frame):
+        if asked:
+            console.print(f"[yellow]interrupted again:[/yellow] stopped; {escape(resume)}")
+            sys.stdout.flush()
+            os._exit(130)
+        asked.append(signum)
+        console.print(
+            "[yellow]Ctrl-C:[/yellow] stopping after the step in flight (a first compilation "
+            "can take a while); Ctrl-C again stops at once"
+        )
+
+    def stop_if_asked() -> None:
+        if asked:
+            raise _Stop
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield stop_if_asked
+    except _Stop:
+        console.print(f"[yellow]interrupted:[/yellow] {out} keeps the run so far; {escape(resume)}")
+        raise typer.Exit(130) from None
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 LOCK = ".jaxal.lock"
 """The lock file of a run directory, held by the ``run`` or ``resume`` working in it."""
 
@@ -210,30 +259,25 @@ def _write_json(path: Path, record: dict) -> None:
     os.replace(partial, path)
 
 
-def _advance(out: Path, experiment: _Experiment, state: loop.LoopState) -> loop.LoopState:
+def _advance(
+    out: Path,
+    experiment: _Experiment,
+    state: loop.LoopState,
+    stop_if_asked: Callable[[], None],
+) -> loop.LoopState:
     """Run the remaining rounds with a progress bar, then write the results."""
     c = experiment.config
-    done = int(np.min(state.round))
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[score]}"))
-    with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
-        task = progress.add_task(
-            f"{c.strategy} x {c.seeds} seeds", total=c.rounds, completed=done, score=""
-        )
-
-        def on_round(state):
-            r = int(np.min(state.round))
-            value = np.asarray(state.metrics[experiment.metric])[:, r].mean()
-            progress.update(task, completed=r, score=f"round {r}: {experiment.metric} {value:.3f}")
-
-        state = loop.run(
-            state,
-            experiment.dataset,
-            posterior=experiment.posterior,
-            strategy=experiment.strategy,
-            targets=experiment.targets,
-            checkpoint_dir=out / "checkpoints",
-            on_round=on_round,
-        )
+    stop_if_asked()
+    state = loop.run(
+        state,
+        experiment.dataset,
+        posterior=experiment.posterior,
+        strategy=experiment.strategy,
+        targets=experiment.targets,
+        checkpoint_dir=out / "checkpoints",
+        on_round=lambda _: stop_if_asked(),
+        progress=f"{c.strategy} x {c.seeds} seeds",
+    )
     _write_results(out, experiment, state)
     console.print(_summary([out]))
     return state
@@ -257,6 +301,17 @@ def _write_results(out: Path, experiment: _Experiment, state: loop.LoopState) ->
             for r, n in enumerate(labels):
                 writer.writerow([s, r, n, *(metrics[m][s][r] for m in metrics)])
     _plot([out], out / "curves.png")
+    fig, ax = plt.subplots(figsize=(6, 5))
+    plots.selection_map(
+        ax,
+        experiment.dataset.x_pool,
+        np.asarray(state.acquired)[0],
+        labelled=np.asarray(state.labelled)[0],
+    )
+    ax.set_title(f"{experiment.config.strategy}: picks of seed 0 on the pool (PCA)")
+    fig.tight_layout()
+    fig.savefig(out / "selection.png", dpi=120)
+    plt.close(fig)
 
 
 def _load(out: Path) -> dict:
@@ -272,21 +327,19 @@ def _primary_metric(record: dict) -> str:
 
 
 def _plot(runs: list[Path], target: Path, metric: str | None = None) -> None:
-    fig, ax = plt.subplots(figsize=(6, 4))
-    metric = metric or _primary_metric(_load(runs[0]))
-    for run in runs:
-        record = _load(run)
+    records = {run: _load(run) for run in runs}
+    metric = metric or _primary_metric(records[runs[0]])
+    curves = {}
+    for run, record in records.items():
         if metric not in record["metrics"]:
-            raise ValueError(f"{run} has no {metric!r}; it has {sorted(record['metrics'])}")
-        values = np.asarray(record["metrics"][metric])
+            raise ValueError(
+                f"{run} has no metric {metric!r}; choose --metric from {sorted(record['metrics'])}"
+            )
         c = record["config"]
         label = f"{c['strategy']} ({c['posterior']}, {c['dataset']}) [{run.name}]"
-        mean_band(ax, record["labels"], values, label=label)
-    ax.set_xlabel("number of labelled points")
-    ax.set_ylabel(f"test {metric}")
-    ax.set_title("mean ± std over seeds")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+        curves[label] = (record["labels"], np.asarray(record["metrics"][metric]))
+    fig, ax = plt.subplots(figsize=(6, 4))
+    plots.learning_curves(ax, curves, metric=metric)
     fig.tight_layout()
     fig.savefig(target, dpi=120)
     plt.close(fig)
@@ -357,24 +410,26 @@ def run(
     given = {
         field: value
         for field, value in flags.items()
-        if ctx.get_parameter_source(parameters.get(field, field)).name == "COMMANDLINE"
+        if getattr(ctx.get_parameter_source(parameters.get(field, field)), "name", None)
+        == "COMMANDLINE"  # None (no such parameter) is not
     }
     try:
         settings = {}
         if config_file is not None:
+            if not config_file.is_file():
+                raise ValueError(f"--config {config_file}: no such file")
             settings = _read_json(config_file, "fix it or drop --config")
         source = f"--config {config_file}" if config_file is not None else "the flags"
         config = RunConfig.from_settings({**settings, **given}, source)
         experiment = _Experiment(config)
     except (OSError, ValueError, TypeError) as error:
         _fail(error)
-    with _locked(out, create=True):
+    with _locked(out, create=True), _interruptible(out) as stop_if_asked:
         if (out / "config.json").exists() or (out / "checkpoints").exists():
             _fail(ValueError(f"{out} already holds a run; continue it with `jaxal resume {out}`"))
-        state = experiment.init()
         record = {"jaxal_version": jaxal.__version__, "config": dataclasses.asdict(config)}
-        _write_json(out / "config.json", record)
-        _advance(out, experiment, state)
+        _write_json(out / "config.json", record)  # first: a run stopped in its fit resumes
+        _advance(out, experiment, experiment.init(), stop_if_asked)
 
 
 @app.command()
@@ -392,7 +447,7 @@ def resume(out: Annotated[Path, typer.Argument(help="Run directory to continue."
         experiment = _Experiment(RunConfig.from_settings(record.get("config"), str(path)))
     except (OSError, ValueError, TypeError) as error:
         _fail(error)
-    with _locked(out, create=False):
+    with _locked(out, create=False), _interruptible(out) as stop_if_asked:
         try:
             like = jax.eval_shape(experiment.init)
             state = loop.restore(out / "checkpoints", like=like)
@@ -402,7 +457,7 @@ def resume(out: Annotated[Path, typer.Argument(help="Run directory to continue."
             console.print("no checkpoint yet: starting from the initial fit")
             state = experiment.init()
         console.print(f"resuming {out} at round {int(np.min(state.round))}")
-        _advance(out, experiment, state)
+        _advance(out, experiment, state, stop_if_asked)
 
 
 @app.command()
@@ -451,17 +506,24 @@ def list_() -> None:
 def _bench_table(result: dict) -> Table:
     table = Table(
         title=f"{result['dataset']}: {len(result['strategies'])} strategies replayed on "
-        f"{result['states']} recorded states, b = {result['b']} (ranked by test NLL gain)"
+        f"{result['states']} recorded states, b = {result['b']} (ranked by test NLL gain)",
+        caption="most alike: the strategy (#rank) whose batches overlap most (mean Jaccard)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
     )
-    columns = ("rank", "strategy", "NLL\ngain", "reweighted\nacc.", "joint\nMI", "classes", "ms")
+    columns = ("NLL\ngain", "reweighted\naccuracy", "joint\nMI", "classes", "ms")
     width = max(map(len, result["ranking"]), default=0)
+    table.add_column("rank", justify="right")
+    table.add_column("strategy", no_wrap=True, min_width=width, overflow="fold")
     for column in columns:
-        if column == "strategy":
-            table.add_column(column, no_wrap=True, min_width=width)
-        else:
-            table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("most\nalike", no_wrap=True)
+    rank_of = {name: rank for rank, name in enumerate(result["ranking"], 1)}
     for rank, name in enumerate(result["ranking"], 1):
         m = result["strategies"][name]
+        others = {o: v for o, v in result["overlap"][name].items() if o != name}
+        closest = max(others, key=lambda other: others[other], default=None)
         table.add_row(
             str(rank),
             name,
@@ -470,19 +532,31 @@ def _bench_table(result: dict) -> Table:
             f"{m['joint_mi']:.3f}",
             f"{m['classes']:.1f}",
             f"{m['time_ms']:.2f}",
+            "" if closest is None else f"#{rank_of[closest]} {others[closest]:.2f}",
         )
     return table
 
 
+def _bench_note(result: dict) -> str | None:
+    """Why every strategy can lose test NLL in the replay; ``None`` unless all gains < 0."""
+    gains = [m["nll_gain"] for m in result["strategies"].values()]
+    if not gains or max(gains) >= 0:
+        return None
+    return (
+        "note: every NLL gain is negative. The gain compares the recorded mixture of the K "
+        "posterior samples with the same samples reweighted by the batch's true labels; when "
+        "the samples disagree on the batch the weights collapse onto one or two of them, whose "
+        "test predictions are worse than the uniform mixture's, so the batches the samples "
+        "disagree on most (BALD and its family) lose most. Here the ranking measures that "
+        "collapse (few samples K), not the batches' value: compare the joint MI column, or "
+        "train with `jaxal run`."
+    )
+
+
 def _bench_plot(result: dict, target: Path) -> None:
-    names = result["ranking"]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    for ax, metric, label in (
-        (axes[0], "nll_gain", "test NLL gain of the reweighted posterior (nats)"),
-        (axes[1], "joint_mi", "joint MI of the batch (nats)"),
-    ):
-        ax.barh(names[::-1], [result["strategies"][n][metric] for n in names[::-1]])
-        ax.set_xlabel(label)
+    plots.strategy_ranking(axes[0], result, metric="nll_gain")
+    plots.strategy_ranking(axes[1], result, metric="joint_mi")
     for name, curve in result["recorded"].items():
         axes[2].plot(curve, marker="o", label=name)
     axes[2].set_xlabel("round")
@@ -495,9 +569,16 @@ def _bench_plot(result: dict, target: Path) -> None:
 
 @app.command()
 def bench(
-    out: Annotated[Path, typer.Option(help="Directory for results.json and bench.png.")] = Path(
-        "results/bench-cached"
-    ),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Directory for results.json and bench.png (default: results/bench-cached, "
+            "or results/bench-NAME for --cache NAME.npz)."
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite the results already in --out.")
+    ] = False,
     cache: Annotated[
         Path | None, typer.Option(help="Cache from `jaxal bench-record` (default: bundled).")
     ] = None,
@@ -523,14 +604,19 @@ def bench(
         unknown = sorted(set(names) - set(known))
         if unknown:
             raise ValueError(f"unknown classification strategies {unknown}; choose from {known}")
-        with console.status(f"replaying {len(names)} strategies"):
-            result = bench_module.replay(
-                recorded,
-                {n: strategies.get(n) for n in names},
-                key=jax.random.key(seed),
-                b=batch,
-                num_targets=targets,
+        out = out or Path("results") / f"bench-{cache.stem if cache else 'cached'}"
+        if (out / "results.json").exists() and not force:
+            raise ValueError(
+                f"{out} already holds bench results: pass --force to overwrite them, or choose "
+                "another --out"
             )
+        result = bench_module.replay(
+            recorded,
+            {n: strategies.get(n) for n in names},
+            key=jax.random.key(seed),
+            b=batch,
+            num_targets=targets,
+        )
     except (OSError, ValueError) as error:
         _fail(error)
     out.mkdir(parents=True, exist_ok=True)
@@ -538,6 +624,9 @@ def bench(
     if result["ranking"]:
         _bench_plot(result, out / "bench.png")
         console.print(_bench_table(result))
+        note = _bench_note(result)
+        if note is not None:
+            console.print(f"[yellow]{escape(note)}[/yellow]")
     for name, reason in result["skipped"].items():
         console.print(f"[yellow]skipped[/yellow] {name}: {reason}")
     console.print(
@@ -580,10 +669,8 @@ def bench_record(
         if config.task != "classification":
             raise ValueError(f"jaxal bench records classification datasets; {dataset!r} is not")
         experiment = _Experiment(config)
-        with (
-            console.status(f"recording {names} on {dataset}"),
-            warnings.catch_warnings(record=True) as notes,
-        ):
+        assert isinstance(experiment.dataset, data.Dataset)  # a classification dataset
+        with warnings.catch_warnings(record=True) as notes:
             warnings.simplefilter("always")
             recorded = bench_module.record(
                 experiment.dataset,

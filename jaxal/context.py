@@ -181,7 +181,7 @@ class Round:
         def x_target():
             return targets.draw(jax.random.fold_in(key, _TARGETS), x_pool, x_test)
 
-        sources = dict(
+        sources: dict[str, Any] = dict(
             pool=lambda: posterior.predict(params, x_pool, key=predict_key),
             x_pool=x_pool,
             x_target=x_target,
@@ -291,7 +291,8 @@ def _badge(r: Round, key: Key) -> Array:
 
     Sample ``k``'s embedding is BADGE's :math:`(p_k(x) - e_{\hat y_k}) \otimes h_k(x)` with its
     own prediction :math:`\hat y_k` (:func:`jaxal.embeddings.badge`); with ``K = 1`` this is
-    the paper's embedding, and for ``K > 1`` the kernel is the mean of the samples' kernels.
+    the paper's embedding (the negative of the authors' sign, which leaves every distance
+    unchanged), and for ``K > 1`` the kernel is the mean of the samples' kernels.
     """
     del key
     log_probs_K_N_C = r.pool

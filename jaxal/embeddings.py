@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
 from jaxal import check
-from jaxal.scores._entropy import mean_log_probs
+from jaxal.information import mean_log_probs
 
 __all__ = ["badge"]
 
@@ -25,7 +25,12 @@ def badge(
     .. math:: g(x) = \big(\bar p(x) - e_{\hat y}\big) \otimes h(x),
               \qquad g_{c H + j} = (\bar p_c - [c = \hat y])\, h_j,
 
-    flattened class-major (``C`` blocks of ``H`` features); same sign as the authors' code.
+    flattened class-major (``C`` blocks of ``H`` features). This is the *negative* of the
+    authors' embedding (``JordanAsh/badge``, ``query_strategies/strategy.py``,
+    ``get_grad_embedding``, lines 338-343: block ``c`` is ``h (1 - p_c)`` for ``c = y_hat``
+    and ``h (-p_c)`` otherwise, i.e. :math:`([c = \hat y] - p_c)\, h`), which they compute
+    from a single network's softmax. The whole vector flips, so norms and pairwise
+    distances, hence BADGE's selection, are the same.
     Its norm is small for confident points and large for uncertain ones.
 
     Args:

@@ -51,22 +51,28 @@ MEDIAN_POINTS = 2048
 
 
 def median_heuristic(x: Float[ArrayLike, "n D"]) -> Float[Array, ""]:
-    """Median of the non-zero pairwise Euclidean distances between the rows of ``x``.
+    r"""Gretton's median heuristic: :math:`\sigma = \sqrt{\operatorname{median}(d^2) / 2}`.
 
-    Zero distances (the diagonal and duplicated rows) are left out, as in the ICAL authors'
-    code; each unordered pair counts twice, which leaves the median unchanged. When every
-    distance is 0 (constant ``x``) it returns 1 (any bandwidth gives a constant kernel). For
-    ``n > MEDIAN_POINTS`` the median is taken over ``MEDIAN_POINTS`` evenly spaced rows.
+    ``d^2`` runs over the non-zero squared Euclidean distances between the rows of ``x``, so
+    the kernel :math:`\exp(-\|a - b\|^2 / (2 \sigma^2))` is :math:`\exp(-\|a - b\|^2 /
+    \operatorname{median}(d^2))`. This is the rule of Gretton's reference HSIC code
+    (``hsicTestGamma.m``, Gretton 2007: ``params.sigx = sqrt(0.5*median(dists(dists>0)))``,
+    "rbf_dot has factor of two in kernel"), which takes at most the first 100 rows; here at
+    most ``MEDIAN_POINTS`` evenly spaced rows are used. Zero distances (the diagonal and
+    duplicated rows) are left out as there; each unordered pair counts twice, which leaves
+    the median unchanged. When every distance is 0 (constant ``x``) it returns 1 (any
+    bandwidth gives a constant kernel). ICAL does not use it: the ICAL authors' code has no
+    median heuristic (its label kernels are a fixed rational-quadratic mixture,
+    :mod:`jaxal.select._ical`).
     """
     return _median_heuristic(_check_samples(x, "x"))
 
 
 def _median_heuristic(x: Array) -> Array:
     x = x[:: -(-x.shape[0] // MEDIAN_POINTS)]
-    distance_n_n = jnp.sqrt(_squared_distances(x, x))
-    distance_n_n = jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, distance_n_n)
-    median = jnp.nanmedian(jnp.where(distance_n_n > 0, distance_n_n, jnp.nan))
-    return jnp.where(jnp.isnan(median), jnp.ones_like(median), median)
+    sq_distance_n_n = jnp.where(jnp.eye(x.shape[0], dtype=bool), 0.0, _squared_distances(x, x))
+    median_sq = jnp.nanmedian(jnp.where(sq_distance_n_n > 0, sq_distance_n_n, jnp.nan))
+    return jnp.where(jnp.isnan(median_sq), jnp.ones_like(median_sq), jnp.sqrt(0.5 * median_sq))
 
 
 def _gaussian(a_n_D: Array, b_m_D: Array, sigma: Array) -> Array:
@@ -198,10 +204,11 @@ def hsic(
 
     .. math:: k(a, b) = \exp\!\big(-\|a - b\|^2 / (2 \sigma^2)\big),
 
-    with ``sigma`` the :func:`median_heuristic` (median of the non-zero pairwise distances)
-    when not given. The kernel matrices are computed once, in ``[block_size, n]`` row blocks
-    that are reduced at once to the estimators' statistics (``sum K*L`` and the row sums), so
-    memory is ``O(block_size * n)``, never ``O(n^2)``.
+    with ``sigma`` the :func:`median_heuristic` (Gretton's :math:`\sqrt{\operatorname{median}
+    (d^2) / 2}` over the non-zero squared pairwise distances) when not given. The kernel
+    matrices are computed once, in ``[block_size, n]`` row blocks that are reduced at once to
+    the estimators' statistics (``sum K*L`` and the row sums), so memory is
+    ``O(block_size * n)``, never ``O(n^2)``.
 
     Args:
       x: ``[n, dx]`` samples of the first variable.
@@ -228,11 +235,11 @@ def hsic(
     _check_estimator(estimator, x.shape[0])
     block_size = check.integer(block_size, "block_size")
     dtype = jnp.result_type(x.dtype, y.dtype)
-    sigma_x = _median_heuristic(x) if sigma_x is None else sigma_x
-    sigma_y = _median_heuristic(y) if sigma_y is None else sigma_y
+    bandwidth_x = _median_heuristic(x) if sigma_x is None else sigma_x
+    bandwidth_y = _median_heuristic(y) if sigma_y is None else sigma_y
     sigmas = (
-        check.scalar(sigma_x, "sigma_x", dtype=dtype, what=BANDWIDTH),
-        check.scalar(sigma_y, "sigma_y", dtype=dtype, what=BANDWIDTH),
+        check.scalar(bandwidth_x, "sigma_x", dtype=dtype, what=BANDWIDTH),
+        check.scalar(bandwidth_y, "sigma_y", dtype=dtype, what=BANDWIDTH),
     )
     statistics = _blocked_statistics(
         x.astype(dtype), y.astype(dtype), *sigmas, block_size=min(block_size, x.shape[0])

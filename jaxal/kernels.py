@@ -233,6 +233,7 @@ def _jacobian_features(
 
         return jax.lax.map(jacobian, x_N_D, batch_size=batch_size)  # [N, O, P]
 
+    assert key is not None  # _check_jacobian_options requires a key with projection_dim
     k = projection_dim
     per_chunk = min(directions_at_once, k)
     num_chunks = -(-k // per_chunk)

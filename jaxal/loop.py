@@ -40,11 +40,10 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
-from jaxal import check
+from jaxal import check, information, progress as progress_bar
 from jaxal.context import Round, Targets, default_targets
-from jaxal.data import Dataset
+from jaxal.data import Dataset, RegressionDataset
 from jaxal.posterior import Posterior
-from jaxal.scores import _entropy
 from jaxal.strategies import Strategy
 from jaxal.typing import Array, Key
 
@@ -84,13 +83,15 @@ def evaluate(prediction, y: Array) -> dict[str, Array]:
         total_var_M = jnp.var(mean_K_M, axis=0) + jnp.mean(var_K_M, axis=0)
         nll_M = 0.5 * (jnp.log(2 * jnp.pi * total_var_M) + (y - mu_M) ** 2 / total_var_M)
         return {"rmse": jnp.sqrt(jnp.mean((y - mu_M) ** 2)), "nll": jnp.mean(nll_M)}
-    log_pbar_M_C = _entropy.mean_log_probs(prediction)
+    log_pbar_M_C = information.mean_log_probs(prediction)
     nll_M = -jnp.take_along_axis(log_pbar_M_C, y[:, None], axis=1)[:, 0]
     accuracy = jnp.mean(jnp.argmax(log_pbar_M_C, axis=-1) == y)
     return {"accuracy": accuracy, "nll": jnp.mean(nll_M)}
 
 
-def _fit_and_evaluate(posterior: Posterior, data: Dataset, labelled: Array, key: Key):
+def _fit_and_evaluate(
+    posterior: Posterior, data: Dataset | RegressionDataset, labelled: Array, key: Key
+):
     fit_key, predict_key = jax.random.split(key)
     weights = labelled.astype(data.x_pool.dtype)
     params = posterior.fit(data.x_pool, data.y_pool, weights, key=fit_key)
@@ -116,7 +117,15 @@ def check_budget(num_points: int, *, initial: int, rounds: int, b: int) -> None:
 
 
 @partial(jax.jit, static_argnames=("posterior", "initial", "rounds", "b"))
-def _init(data: Dataset, key: Key, *, posterior: Posterior, initial: int, rounds: int, b: int):
+def _init(
+    data: Dataset | RegressionDataset,
+    key: Key,
+    *,
+    posterior: Posterior,
+    initial: int,
+    rounds: int,
+    b: int,
+):
     N = data.x_pool.shape[0]
     initial_key, fit_key, next_key = jax.random.split(key, 3)
     labelled = (
@@ -137,7 +146,7 @@ def _init(data: Dataset, key: Key, *, posterior: Posterior, initial: int, rounds
 
 
 def init(
-    data: Dataset,
+    data: Dataset | RegressionDataset,
     *,
     key: Key,
     posterior: Posterior,
@@ -167,7 +176,7 @@ def init(
 
 def acquisition_round(
     state: LoopState,
-    data: Dataset,
+    data: Dataset | RegressionDataset,
     targets: Targets,
     *,
     posterior: Posterior,
@@ -324,13 +333,14 @@ def _verified(manager: ocp.CheckpointManager, step: int, like: LoopState) -> Non
 
 def run(
     state: LoopState,
-    data: Dataset,
+    data: Dataset | RegressionDataset,
     *,
     posterior: Posterior,
     strategy: Strategy,
     targets: Targets | None = None,
     checkpoint_dir: str | Path | None = None,
     on_round: Callable[[LoopState], None] | None = None,
+    progress: bool | str = True,
 ) -> LoopState:
     """Run the remaining rounds of ``state`` (single or seed-batched), checkpointing each.
 
@@ -343,7 +353,11 @@ def run(
       checkpoint_dir: if given, the state is saved there after every round (orbax) with its
         checksums (:data:`CHECKSUMS`). It must not hold a run that is further along than
         ``state``; a run it holds must verify and have ``state``'s shapes.
-      on_round: called with the new state after each round (progress bars, logging).
+      on_round: called with the new state after each round (logging, stopping early by
+        raising: the round's checkpoint is written first).
+      progress: a bar of the rounds, with the mean over seeds of the test accuracy
+        (classification) or RMSE (regression), where someone watches
+        (:mod:`jaxal.progress`); a string labels it; ``False``: none.
 
     Returns:
       The final state, after ``R`` rounds.
@@ -357,6 +371,8 @@ def run(
     manager = _checkpoint_manager(checkpoint_dir) if checkpoint_dir is not None else None
     done = int(jnp.min(state.round))
     targets = default_targets(data.x_pool.shape[0]) if targets is None else targets
+    label = progress if isinstance(progress, str) else "rounds"
+    shown = progress_bar.bar(label, int(rounds), completed=done, enabled=progress is not False)
     try:
         latest = None if manager is None else manager.latest_step()
         if latest is not None and latest > done:
@@ -365,16 +381,21 @@ def run(
                 f"of this state (round {done}); continue it with "
                 "jaxal.loop.restore(checkpoint_dir, like=state) or pass an empty directory"
             )
-        if latest is not None:
+        if manager is not None and latest is not None:
             _verified(manager, latest, state)
         elif manager is not None:
             _save(manager, done, state)  # the initial labels too
-        for r in range(done, rounds):
-            state = step(state, data, targets, posterior=posterior, strategy=strategy, b=int(b))
-            if manager is not None:
-                _save(manager, r + 1, state)
-            if on_round is not None:
-                on_round(state)
+        with shown as update:
+            for r in range(done, rounds):
+                state = step(state, data, targets, posterior=posterior, strategy=strategy, b=int(b))
+                if manager is not None:
+                    _save(manager, r + 1, state)
+                if update is not None:
+                    metric = "accuracy" if "accuracy" in state.metrics else "rmse"
+                    value = float(jnp.mean(state.metrics[metric][..., r + 1]))
+                    update(r + 1, f"round {r + 1}: {metric} {value:.3f}")
+                if on_round is not None:
+                    on_round(state)
     finally:
         if manager is not None:
             manager.close()
@@ -400,14 +421,14 @@ def restore(checkpoint_dir: str | Path, like: LoopState) -> LoopState | None:
             return None
         _verified(manager, step, like)
         abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-        state = manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        state: Any = manager.restore(step, args=ocp.args.StandardRestore(abstract))
     finally:
         manager.close()
     return LoopState(*state) if not isinstance(state, LoopState) else state
 
 
 def compare(
-    data: Dataset,
+    data: Dataset | RegressionDataset,
     strategies: dict[str, Strategy],
     *,
     key: Key,
@@ -418,19 +439,27 @@ def compare(
     seeds: int | None = None,
     targets: Targets | None = None,
     on_round: Callable[[LoopState], None] | None = None,
+    progress: bool = True,
 ) -> dict[str, LoopState]:
     """Run several strategies from one shared start: ``{name: final state}``.
 
     Every strategy starts from the same :func:`init` state (the same initial labels and the
     same initial fit per seed) and draws the same round keys, so differences between the
-    curves come from the acquisitions alone (common random numbers).
+    curves come from the acquisitions alone (common random numbers). ``progress``: a bar per
+    strategy, labelled with its name (see :func:`run`).
     """
     start = init(
         data, key=key, posterior=posterior, initial=initial, rounds=rounds, b=b, seeds=seeds
     )
     return {
         name: run(
-            start, data, posterior=posterior, strategy=strategy, targets=targets, on_round=on_round
+            start,
+            data,
+            posterior=posterior,
+            strategy=strategy,
+            targets=targets,
+            on_round=on_round,
+            progress=progress and name,
         )
         for name, strategy in strategies.items()
     }

@@ -13,6 +13,7 @@ program's temporaries (``compiled.memory_analysis().temp_size_in_bytes``) in the
 
 import re
 from collections.abc import Callable, Sequence
+from typing import overload
 
 import jax
 import jax.numpy as jnp
@@ -38,6 +39,10 @@ _UNITS = {
 }
 
 
+@overload
+def parse(budget: None) -> None: ...
+@overload
+def parse(budget: int | str) -> int: ...
 def parse(budget: Budget) -> int | None:
     """Bytes of a budget: ``4096``, ``"4GB"`` (10^9), ``"1.5 GiB"`` (2^30), ``None`` -> None.
 
@@ -56,10 +61,12 @@ def parse(budget: Budget) -> int | None:
             raise ValueError(
                 f"memory_budget {budget!r} is not a size: use e.g. '4GB', '512MiB' or bytes"
             )
-        budget = float(match.group(1)) * _UNITS[match.group(2).lower()]
-    if not budget >= 1:
-        raise ValueError(f"memory_budget must be at least 1 byte; got {budget!r}")
-    return int(budget)
+        size = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    else:
+        size = budget
+    if not size >= 1:
+        raise ValueError(f"memory_budget must be at least 1 byte; got {size!r}")
+    return int(size)
 
 
 def chunk_size(

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 from jaxal import kernel_features, scores, select
 from jaxal._registry import Registry
 from jaxal.context import Round
+from jaxal.select._stochastic import Mode
 from jaxal.typing import Array
 
 Strategy = Callable[[Round, int], Array]
@@ -72,7 +73,9 @@ def top_scores(score: Callable[..., Array]) -> Strategy:
     return strategy
 
 
-def sampled_scores(score: Callable[..., Array], mode: str = "power", beta: float = 1.0) -> Strategy:
+def sampled_scores(
+    score: Callable[..., Array], mode: Mode = "power", beta: float = 1.0
+) -> Strategy:
     """The strategy sampling ``b`` points with :func:`jaxal.select.stochastic` on ``score``."""
 
     def strategy(r: Round, b: int) -> Array:

@@ -8,10 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from jaxal import bench, data, posterior, strategies
-from jaxal.cli import app
+from jaxal.cli import _bench_note, _bench_table, app
 
 
 def _random_log_probs(rng, K, N, C):
@@ -159,6 +160,8 @@ def test_replay_geometric_epig_and_bald_family(tiny, key):
         assert np.isfinite(result["per_state"][name]["nll_gain"]).all()
     with pytest.raises(ValueError, match="num_targets must be in"):
         bench.replay(cache, {"bald": strategies.get("bald")}, key=key, num_targets=31)
+    with pytest.raises(ValueError, match="repeats must be an int >= 1"):  # was UnboundLocalError
+        bench.replay(cache, {"bald": strategies.get("bald")}, key=key, repeats=0)
 
 
 def test_replay_skips_a_strategy_whose_source_the_cache_lacks(tiny, key):
@@ -207,19 +210,56 @@ def test_cli_bench_prints_a_ranking_and_writes_results(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert "rank" in result.output and "margin" in result.output
+    assert "most" in result.output and "alike" in result.output  # the overlap column
     record = json.loads((out / "results.json").read_text())
     assert record["ranking"] and (out / "bench.png").stat().st_size > 0
     bad = CliRunner().invoke(app, ["bench", "--out", str(out), "--strategy", "lcmd"])
     assert bad.exit_code == 2 and "unknown classification strategies ['lcmd']" in bad.output
 
 
-def test_cli_bench_reports_skipped_strategies(tiny, tmp_path):
+def test_cli_bench_table_keeps_long_names_whole():
+    """Every strategy's name, in full, and its most alike strategy fit 80 columns."""
+    names = strategies.names(task="classification")
+    metrics = dict(nll_gain=-0.1234, accuracy=0.5, joint_mi=1.234, classes=3.0, time_ms=12.34)
+    result = {
+        "dataset": "mnist1d",
+        "states": 8,
+        "b": 10,
+        "ranking": names,
+        "strategies": {name: metrics for name in names},
+        "overlap": {a: {c: 1.0 if a == c else 0.5 for c in names} for a in names},
+    }
+    console = Console(width=80, record=True)
+    console.print(_bench_table(result))
+    lines = console.export_text().splitlines()
+    for rank, name in enumerate(names, 1):
+        row = next(line for line in lines if f" {name} " in line).split()
+        assert row[0] == str(rank) and row[-2:] == ["#2" if rank == 1 else "#1", "0.50"]
+
+
+def test_bench_note_explains_all_negative_gains():
+    def result(*gains):
+        return {"strategies": {f"s{i}": {"nll_gain": g} for i, g in enumerate(gains)}}
+
+    assert _bench_note(result(0.1, -0.2)) is None
+    note = _bench_note(result(-0.1, -0.2))
+    assert "every NLL gain is negative" in note and "weights collapse" in note
+
+
+def test_cli_bench_reports_skipped_strategies(tiny, tmp_path, monkeypatch):
     cache, _, _ = tiny
     bench.save(cache._replace(embeddings=None), tmp_path / "bare.npz")
-    args = ["bench", "--cache", str(tmp_path / "bare.npz"), "--out", str(tmp_path / "b")]
-    result = CliRunner().invoke(app, [*args, "--strategy", "margin", "--strategy", "coreset"])
+    monkeypatch.chdir(tmp_path)
+    # Without --out, the results go to a folder named after the cache, never overwritten.
+    args = ["bench", "--cache", str(tmp_path / "bare.npz"), "--strategy", "margin"]
+    result = CliRunner().invoke(app, [*args, "--strategy", "coreset"])
     assert result.exit_code == 0, result.output
     assert "skipped coreset" in " ".join(result.output.split())
+    assert (tmp_path / "results" / "bench-bare" / "results.json").exists()
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 2, again.output
+    assert "results/bench-bare already holds bench results: pass --force" in again.output
+    assert CliRunner().invoke(app, [*args, "--force"]).exit_code == 0
     old = tmp_path / "old.npz"
     np.savez(old, meta=np.asarray(json.dumps({"strategies": [], "b": 1, "dataset": "x"})))
     result = CliRunner().invoke(app, ["bench", "--cache", str(old), "--out", str(tmp_path / "c")])

@@ -3,7 +3,11 @@
 import dataclasses
 import fcntl
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -23,15 +27,39 @@ def invoke(*args):
     return RUNNER.invoke(app, [str(a) for a in args])
 
 
-def test_run_resume_plot_and_list(tmp_path):
+def _ctrl_c_during_the_first_fit(monkeypatch):
+    """Send SIGINT to this process while ``run`` fits (and compiles) its initial posterior."""
+    init = cli._Experiment.init
+
+    def interrupted_init(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        return init(self)
+
+    monkeypatch.setattr(cli._Experiment, "init", interrupted_init)
+
+
+def test_run_resume_plot_and_list(tmp_path, monkeypatch):
     out = tmp_path / "bald"
-    result = invoke("run", "--out", out, "--strategy", "bald", *TINY)
+    # Ctrl-C during the first compilation: the fit finishes, then exit 130 naming the resume.
+    handler = signal.getsignal(signal.SIGINT)
+    with monkeypatch.context() as patch:
+        _ctrl_c_during_the_first_fit(patch)
+        result = invoke("run", "--out", out, "--strategy", "bald", *TINY)
+    assert result.exit_code == 130, result.output
+    output = " ".join(result.output.split())
+    assert "Ctrl-C: stopping after the step in flight" in output
+    assert f"continue it with `jaxal resume {out}`" in output
+    assert signal.getsignal(signal.SIGINT) is handler  # restored
+    assert (out / "config.json").exists() and not (out / "results.json").exists()
+    result = invoke("resume", out)
     assert result.exit_code == 0, result.output
+    assert "starting from the initial fit" in result.output
     record = json.loads((out / "results.json").read_text())
     assert record["labels"] == [10, 15, 20]
     assert np.asarray(record["metrics"]["accuracy"]).shape == (2, 3)
     assert json.loads((out / "config.json").read_text())["config"]["strategy"] == "bald"
     assert (out / "curves.png").stat().st_size > 0
+    assert (out / "selection.png").stat().st_size > 0
     assert len((out / "results.csv").read_text().splitlines()) == 1 + 2 * 3
 
     # Resuming with other settings than the checkpoints': one line naming the mismatch.
@@ -65,6 +93,26 @@ def test_run_resume_plot_and_list(tmp_path):
     result = invoke("plot", out, out, "--out", tmp_path / "both.png")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "both.png").stat().st_size > 0
+    result = invoke("plot", out, "--metric", "foo")
+    assert result.exit_code == 2, result.output
+    assert "no metric 'foo'; choose --metric from ['accuracy', 'nll']" in result.output
+
+
+def test_a_second_ctrl_c_stops_at_once_naming_the_resume(tmp_path):
+    """The second SIGINT ends the process (os._exit: no teardown under XLA) with exit 130."""
+    script = (
+        "import os, signal, time; from pathlib import Path; from jaxal import cli\n"
+        f"with cli._interruptible(Path({str(tmp_path)!r})):\n"
+        "    os.kill(os.getpid(), signal.SIGINT); os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(60)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 130, done.stderr
+    output = " ".join(done.stdout.split())
+    assert "Ctrl-C again stops at once" in output
+    assert f"interrupted again: stopped; continue it with `jaxal resume {tmp_path}`" in output
 
 
 def test_list_shows_what_run_accepts_and_regression_runs(tmp_path):
@@ -105,6 +153,9 @@ def test_clear_errors(tmp_path):
     assert result.exit_code == 2 and "exceeds the pool" in result.output
     result = invoke("resume", tmp_path / "nothing")
     assert result.exit_code == 2 and "error" in result.output
+    result = invoke("run", "--out", tmp_path / "x", "--config", tmp_path / "none.json")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"--config {tmp_path / 'none.json'}: no such file" in " ".join(result.output.split())
 
 
 def _never_fit(self):

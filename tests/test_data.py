@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from jaxal import data
+from jaxal.data import _mnist1d
 
 
 def test_digits_shapes_dtypes_ranges(key):
@@ -317,11 +318,11 @@ def _reference_mnist1d(template, padding, scale, shift, corr_eps, iid_eps, shear
 
 
 def test_mnist1d_transform_matches_the_reference_generator(rng):
-    raw = data._MNIST1D_RAW_TEMPLATES
+    raw = _mnist1d.RAW_TEMPLATES
     templates = raw - raw.mean(1, keepdims=True)
     templates /= templates.std(1, keepdims=True)
     templates = (templates - templates[:, :1]) / 6.0
-    np.testing.assert_allclose(data._mnist1d_templates(), templates, atol=1e-6)
+    np.testing.assert_allclose(_mnist1d.templates(), templates, atol=1e-6)
     for label, padding, shift in [(0, 36, 0), (3, 60, 47), (7, 45, 20), (9, 51, 5)]:
         draws = {
             "padding": padding,
@@ -332,7 +333,7 @@ def test_mnist1d_transform_matches_the_reference_generator(rng):
             "shear": rng.uniform(-0.375, 0.375),
         }
         expected = _reference_mnist1d(templates[label], *draws.values())
-        ours = data._mnist1d_transform(jnp.asarray(templates[label]), **draws)
+        ours = _mnist1d.transform(jnp.asarray(templates[label]), **draws)
         np.testing.assert_allclose(ours, expected, atol=1e-6)
 
 

@@ -1,5 +1,7 @@
 """Tests for the geometric selections (BADGE, Core-Set, TypiClust, ProbCover) and embeddings."""
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -133,6 +135,74 @@ def blobs(rng, sizes, spread=0.1):
     return x, np.repeat(np.arange(len(sizes)), sizes)
 
 
+def typiclust_reference(features, clusters, lset, uset, budget, k_nn=20, min_cluster_size=5):
+    """The authors' ``TypiClust.select_samples`` and ``calculate_typicality`` (avihu111/TypiClust,
+    ``deep-al/pycls/al/typiclust.py``, lines 27-31 and 76-108) transcribed to numpy: faiss's
+    ``IndexFlatL2`` search (squared distances, the point itself first) by sorting, pandas'
+    ``sort_values(['existing_count', 'neg_cluster_size'])`` by a stable ``np.lexsort``."""
+    relevant = np.concatenate([lset, uset]).astype(int)
+    features = features[relevant]
+    labels = np.copy(clusters[relevant])
+    existing = np.arange(len(lset))
+    cluster_ids, cluster_sizes = np.unique(labels, return_counts=True)
+    labelled_counts = np.bincount(labels[existing], minlength=len(cluster_ids))
+    keep = cluster_sizes > min_cluster_size
+    order = np.lexsort((-cluster_sizes[keep], labelled_counts[keep]))
+    clusters_sorted = cluster_ids[keep][order]
+    labels[existing] = -1
+    selected = []
+    for i in range(budget):
+        cluster = clusters_sorted[i % len(clusters_sorted)]
+        indices = (labels == cluster).nonzero()[0]
+        k = min(k_nn, len(indices) // 2)
+        distances = np.sort(sq_dists(features[indices]), axis=1)[:, 1 : k + 1]
+        with warnings.catch_warnings():  # k = 0: the mean of nothing is NaN, argmax picks 0
+            warnings.simplefilter("ignore", RuntimeWarning)
+            typicality = 1 / (distances.mean(axis=1) + 1e-5)
+        idx = indices[typicality.argmax()]
+        selected.append(idx)
+        labels[idx] = -1
+    return relevant[np.array(selected)]
+
+
+@pytest.mark.parametrize(
+    ("num_points", "num_labelled", "b", "seed"),
+    [
+        (150, 6, 10, 0),  # clusters of <= 5 points are skipped; one pick per large cluster
+        (60, 2, 8, 1),  # 4 large clusters for 8 picks: round-robin, typicality recomputed
+    ],
+)
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_typiclust_matches_the_authors_code(key, num_points, num_labelled, b, seed, transform):
+    rng = np.random.default_rng(seed)  # inputs on which the authors' code runs (no empty
+    x = rng.normal(size=(num_points, 2))  # cluster, none emptied by the picks)
+    lset = rng.choice(num_points, num_labelled, replace=False)
+    labelled = np.zeros(num_points, bool)
+    labelled[lset] = True
+    k = num_labelled + b
+    clusters = np.asarray(select.kmeans(x, k, key=key))
+    sizes = np.bincount(clusters, minlength=k)
+    assert (sizes > 0).all() and (sizes <= 5).any()
+    assert (b > (sizes > 5).sum()) == (num_points == 60)  # the second case wraps around
+    fn = transform(lambda lab: select.typiclust(x, b, key=key, labelled=lab, num_clusters=k))
+    got = np.asarray(fn(jnp.asarray(labelled)))
+    expected = typiclust_reference(x, clusters, lset, np.flatnonzero(~labelled), b)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_typiclust_uses_every_cluster_when_none_has_more_than_five_points(key, rng):
+    """The authors' code divides by zero; this goes round-robin through all clusters."""
+    x, blob = blobs(rng, [5, 4, 3])
+    got = np.asarray(select.typiclust(x, 4, key=key, num_clusters=3))
+    assert blob[got].tolist() == [0, 1, 2, 0]  # largest first, then round-robin
+    clusters = np.asarray(select.kmeans(x, 3, key=key))
+    expected = typiclust_reference(x, clusters, [], np.arange(len(x)), 4, min_cluster_size=0)
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(
+        select.typiclust(x, 4, key=key, num_clusters=3, min_cluster_size=0), expected
+    )
+
+
 def test_typiclust_picks_typical_points_of_largest_uncovered_clusters(key, rng):
     sizes = [30, 12, 25, 18, 8]
     x, blob = blobs(rng, sizes)
@@ -146,7 +216,7 @@ def test_typiclust_picks_typical_points_of_largest_uncovered_clusters(key, rng):
     assert blob[got].tolist() == [2, 3, 1]
     for i in got:
         members = np.flatnonzero(blob == blob[i])
-        d = np.sqrt(sq_dists(x[members]))
+        d = sq_dists(x[members])  # squared distances, as in the authors' code
         np.fill_diagonal(d, np.inf)
         k = min(20, len(members) // 2)
         mean_knn = np.sort(d, axis=1)[:, :k].mean(1)
@@ -226,6 +296,32 @@ def test_embeddings_badge_matches_outer_product(rng):
         embeddings.badge(h, np.asarray(log_probs[0]))
 
 
+def badge_embedding_reference(out, batch_probs):
+    """The authors' ``get_grad_embedding`` (JordanAsh/badge, ``query_strategies/strategy.py``,
+    lines 337-343) transcribed to numpy: ``out`` ``[N, H]`` penultimate features,
+    ``batch_probs`` ``[N, C]`` softmax."""
+    N, emb_dim = out.shape
+    n_lab = batch_probs.shape[1]
+    embedding = np.zeros([N, emb_dim * n_lab])
+    max_inds = np.argmax(batch_probs, 1)
+    for j in range(N):
+        for c in range(n_lab):
+            if c == max_inds[j]:
+                embedding[j][emb_dim * c : emb_dim * (c + 1)] = out[j] * (1 - batch_probs[j][c])
+            else:
+                embedding[j][emb_dim * c : emb_dim * (c + 1)] = out[j] * (-1 * batch_probs[j][c])
+    return embedding
+
+
+def test_embeddings_badge_is_the_negative_of_the_authors(key, rng):
+    h = rng.normal(size=(6, 3))
+    probs = np.asarray(jax.nn.softmax(jnp.asarray(rng.normal(size=(6, 4))), axis=-1))
+    theirs = badge_embedding_reference(h, probs)
+    ours = np.asarray(embeddings.badge(h, probs))
+    np.testing.assert_allclose(ours, -theirs, rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(select.badge(ours, 4, key=key), select.badge(-ours, 4, key=key))
+
+
 def test_validation(key):
     x = jnp.zeros((4, 2))
     with pytest.raises(TypeError, match="labelled"):
@@ -256,13 +352,13 @@ def test_single_pick_and_single_cluster(key, rng):
     available = jnp.asarray(rng.random(12) < 0.7).at[0].set(True)
     norms = np.where(available, np.linalg.norm(x, axis=1), -np.inf)
     assert select.badge(x, 1, key=key, available=available).tolist() == [np.argmax(norms)]
-    d = np.sqrt(sq_dists(x))
+    d = sq_dists(x)
     np.fill_diagonal(d, np.inf)
     mean_knn = np.sort(d, axis=1)[:, :6].mean(1)  # one cluster: k = min(20, 12 // 2)
     none = jnp.zeros(12, bool)
     assert select.typiclust(x, 1, key=key, labelled=none).tolist() == [np.argmin(mean_knn)]
-    got = select.typiclust(x, 3, key=key, num_clusters=1).tolist()
-    assert got == np.argsort(mean_knn)[:3].tolist()
+    got = select.typiclust(x, 3, key=key, num_clusters=1).tolist()  # recomputed after each pick
+    assert got == typiclust_reference(x, np.zeros(12, int), [], np.arange(12), 3).tolist()
     assert (select.kmeans(x, 1, key=key) == 0).all()
 
 

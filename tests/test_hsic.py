@@ -15,11 +15,14 @@ def gaussian_kernel_reference(x, sigma):
 
 
 def median_reference(x):
+    """Gretton's bandwidth rule (``hsicTestGamma.m``, 2007) transcribed to numpy, for
+    ``n <= 100`` rows: ``dists = dists - tril(dists)`` (each pair once), then
+    ``sqrt(0.5 * median(dists(dists > 0)))``; squared distances by direct differences, so a
+    duplicated row gives an exact 0 (the MATLAB Gram form leaves rounding)."""
     x = np.asarray(x, np.float64)
-    n = x.shape[0]
-    d = [np.linalg.norm(x[i] - x[j]) for i in range(n) for j in range(i + 1, n)]
-    d = [v for v in d if v > 0]
-    return np.median(d) if d else 1.0
+    dists = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    dists = (dists - np.tril(dists)).reshape(-1)
+    return np.sqrt(0.5 * np.median(dists[dists > 0])) if (dists > 0).any() else 1.0
 
 
 def biased_reference(K, L):
@@ -69,11 +72,19 @@ def test_explicit_bandwidths(rng):
     np.testing.assert_allclose(got, biased_reference(K, L), rtol=1e-10)
 
 
-def test_median_heuristic_ignores_zero_distances(rng):
-    x = rng.standard_normal((9, 3))
-    x[3] = x[0]  # a duplicate: its zero distance is left out
+@pytest.mark.parametrize(
+    ("n", "duplicate"),
+    [(8, False), (9, True)],  # 28 pairs: the median averages two d^2; 36 - 1 non-zero ones
+)
+def test_median_heuristic_is_grettons_and_ignores_zero_distances(rng, n, duplicate):
+    x = rng.standard_normal((n, 3))
+    if duplicate:
+        x[3] = x[0]  # its zero distance is left out
     np.testing.assert_allclose(hsic.median_heuristic(x), median_reference(x), rtol=1e-12)
     assert float(hsic.median_heuristic(np.ones((5, 2)))) == 1.0
+    # sigma = median distance / sqrt(2): the kernel exp(-d^2 / (2 sigma^2)) is exp(-d^2 / m^2)
+    x = np.array([[0.0], [1.0], [3.0]])  # distances 1, 2, 3
+    np.testing.assert_allclose(hsic.median_heuristic(x), np.sqrt(2.0), rtol=1e-12)
 
 
 def test_biased_hsic_is_nonnegative(rng):

@@ -1,5 +1,6 @@
 """The compiled loop: no recompilation, seeds under vmap, checkpoint / resume, bad budgets."""
 
+import io
 import os
 import shutil
 import subprocess
@@ -11,6 +12,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+import rich
+from rich.console import Console
 
 import jaxal
 from jaxal import loop
@@ -337,3 +340,23 @@ def test_compare_runs_every_strategy_from_one_start():
     np.testing.assert_array_equal(
         finals["random"].metrics["accuracy"][0], finals["bald"].metrics["accuracy"][0]
     )
+
+
+def test_progress_bar_where_watched_and_quiet_elsewhere(monkeypatch):
+    """``run`` and ``compare`` draw jaxal.progress's bar on a terminal, nothing elsewhere."""
+    data = toy_data()
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=120)
+    monkeypatch.setattr(rich, "get_console", lambda: terminal)
+    strategy = jaxal.strategies.get("margin")
+    runs = loop.compare(data, {"toy-margin": strategy}, key=jax.random.key(0), **SETTINGS)
+    shown = terminal.file.getvalue()
+    final = float(runs["toy-margin"].metrics["accuracy"][-1])
+    assert "toy-margin" in shown and f"round 3: accuracy {final:.3f}" in shown
+    start = loop.init(data, key=jax.random.key(0), **SETTINGS)
+    terminal.file = io.StringIO()
+    loop.run(start, data, posterior=POSTERIOR, strategy=strategy, progress=False)
+    assert terminal.file.getvalue() == ""
+    piped = Console(file=io.StringIO(), width=120)  # not a terminal: a log file, pytest
+    monkeypatch.setattr(rich, "get_console", lambda: piped)
+    loop.run(start, data, posterior=POSTERIOR, strategy=strategy)
+    assert piped.file.getvalue() == ""

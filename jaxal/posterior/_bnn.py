@@ -86,12 +86,14 @@ def bnn_model(
     D = x.shape[-1]
     shapes = {"w1": (D, hidden), "b1": (hidden,), "w2": (hidden, num_classes), "b2": (num_classes,)}
     theta = {
-        name: numpyro.sample(
-            name, dist.Normal(jnp.zeros(shape, x.dtype), prior_scale).to_event(len(shape))
+        name: jnp.asarray(
+            numpyro.sample(
+                name, dist.Normal(jnp.zeros(shape, x.dtype), prior_scale).to_event(len(shape))
+            )
         )
         for name, shape in shapes.items()
     }
-    log_lik_N = dist.Categorical(logits=_logits(theta, x)).log_prob(y)
+    log_lik_N = dist.CategoricalLogits(logits=_logits(theta, x)).log_prob(y)
     numpyro.factor("log_likelihood", jnp.sum(weights * log_lik_N))
 
 

@@ -28,6 +28,7 @@ per-example masks, as Gal & Ghahramani and batchbald_redux do.
 
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Any, cast
 
 import flax.linen as nn
 import jax
@@ -96,7 +97,7 @@ def dropout_log_probs(
 
 
 def _consistent_passes(
-    forward: Callable[..., Array], params: PyTree, x: Array, num_samples: int, *, key: Key
+    forward: Callable[..., Any], params: PyTree, x: Array, num_samples: int, *, key: Key
 ) -> Array:
     """``forward(params, x, rngs=...)`` of ``K`` mask sets, each shared by every point.
 
@@ -178,7 +179,7 @@ def _train_dropout(params, x, y, weights, *, key, model, optimizer, num_steps, b
         logits_B_C = model.apply(params, x_B_D, rngs={"dropout": dropout_key})
         return optax.softmax_cross_entropy_with_integer_labels(logits_B_C, y_B).mean()
 
-    def step(carry, step_key):
+    def step(carry: tuple[PyTree, optax.OptState], step_key):
         batch_key, dropout_key = jax.random.split(step_key)
         carry = weighted_minibatch_step(
             partial(loss, dropout_key=dropout_key),
@@ -267,7 +268,7 @@ def mc_dropout(
 
     def apply(params, x):
         with nn.intercept_methods(_without_dropout):
-            return model.apply(params, x)[None]
+            return cast(Array, model.apply(params, x))[None]  # no mutable collections
 
     return make_posterior(
         "mc_dropout", settings, fit=fit, predict=predict, embed=embed, apply=apply

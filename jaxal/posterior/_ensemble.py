@@ -13,7 +13,7 @@ trains from scratch, the standard protocol of the BatchBALD paper.
 
 from collections.abc import Callable, Sequence
 from functools import partial
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, cast
 
 import flax.linen as nn
 import jax
@@ -21,11 +21,11 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PyTree
 
+from jaxal import information
 from jaxal._config import Static
 from jaxal.posterior._interface import Posterior
 from jaxal.posterior._last_layer import last_layer_inputs
 from jaxal.posterior._make import make_posterior
-from jaxal.scores import _entropy
 from jaxal.typing import Key
 
 Params = PyTree
@@ -41,13 +41,14 @@ def _member_loss(loss: Loss, model: nn.Module) -> Callable[[Params, Array, Array
     if loss == "cross-entropy":
 
         def objective(member_params, x_B_D, y_B):
-            logits_B_C = model.apply(member_params, x_B_D)
+            logits_B_C = cast(Array, model.apply(member_params, x_B_D))  # no mutable collections
             return optax.softmax_cross_entropy_with_integer_labels(logits_B_C, y_B).mean()
 
     elif loss == "squared-error":
 
         def objective(member_params, x_B_D, y_B):
-            return jnp.mean((model.apply(member_params, x_B_D)[:, 0] - y_B) ** 2)
+            outputs_B_O = cast(Array, model.apply(member_params, x_B_D))  # no mutable collections
+            return jnp.mean((outputs_B_O[:, 0] - y_B) ** 2)
 
     else:
         raise ValueError(f"loss must be 'cross-entropy' or 'squared-error'; got {loss!r}")
@@ -208,7 +209,7 @@ def _train_ensemble(params, x, y, weights, *, key, model, optimizer, num_steps, 
             batch_size=batch_size,
         )
 
-    def step(carry, step_key):
+    def step(carry: tuple[Params, optax.OptState], step_key):
         return jax.vmap(member_step)(*carry, jax.random.split(step_key, K)), None
 
     carry = (params, jax.vmap(optimizer.init)(params))
@@ -218,7 +219,7 @@ def _train_ensemble(params, x, y, weights, *, key, model, optimizer, num_steps, 
 
 def _outputs(params: Params, model: nn.Module, x: Float[Array, "N D"]) -> Float[Array, "K N O"]:
     """Every member's raw outputs (logits, or regression outputs): ``[K, N, O]``."""
-    return jax.vmap(lambda p: model.apply(p, x))(params)
+    return jax.vmap(lambda p: cast(Array, model.apply(p, x)))(params)  # no mutable collections
 
 
 def _features(params: Params, model: nn.Module, x: Float[Array, "N D"]) -> Float[Array, "K N H"]:
@@ -237,7 +238,7 @@ def predictive_log_probs(
     params: Params, model: nn.Module, x: Float[Array, "N D"]
 ) -> Float[Array, "N C"]:
     r"""Log of the ensemble's mean predictive :math:`\frac1K \sum_k p(y \mid x_n, \theta_k)`."""
-    return _entropy.mean_log_probs(ensemble_log_probs(params, model, x))
+    return information.mean_log_probs(ensemble_log_probs(params, model, x))
 
 
 def _fit_from_scratch(

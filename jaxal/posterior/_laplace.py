@@ -20,7 +20,7 @@ pool), so shapes never change and unlabelled points contribute exactly 0.
 """
 
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import flax.linen as nn
 import jax
@@ -437,6 +437,6 @@ def mlp_features(model: MLP, params: PyTree) -> FeatureFn:
     body_params = {"params": {f"Dense_{i}": params["params"][f"Dense_{i}"] for i in range(L)}}
 
     def feature_fn(x):
-        return nn.relu(body.apply(body_params, x))
+        return nn.relu(cast(Array, body.apply(body_params, x)))  # no mutable collections
 
     return feature_fn

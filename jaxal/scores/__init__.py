@@ -4,6 +4,7 @@ Classification scores take ``log_probs`` ``[K, N, C]`` and return ``[N]``; regre
 take per-sample Gaussian ``mean`` and ``var`` ``[K, N]``. All work under ``jit`` and ``vmap``.
 """
 
+from jaxal.information import entropy as entropy
 from jaxal.scores._classification import (
     bald as bald,
     expected_entropy as expected_entropy,
@@ -13,7 +14,6 @@ from jaxal.scores._classification import (
     predictive_entropy as predictive_entropy,
     variation_ratios as variation_ratios,
 )
-from jaxal.scores._entropy import entropy as entropy
 from jaxal.scores._epig import (
     epig as epig,
     gaussian_epig as gaussian_epig,

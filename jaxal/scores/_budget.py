@@ -58,7 +58,7 @@ def budgeted(words_per_point: WordsPerPoint, *, task: str):
             f"``{words_per_point.__doc__}`` numbers per pool point; the pool\n    is scored "
             "in chunks when it would not fit (:mod:`jaxal.memory`).\n"
         )
-        with_budget.memory_model = words_per_point
+        with_budget.memory_model = words_per_point  # pyright: ignore[reportAttributeAccessIssue]  # set on a function
         return with_budget
 
     return wrap

@@ -9,8 +9,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-from jaxal import check
-from jaxal.scores import _entropy
+from jaxal import check, information
 from jaxal.scores._budget import (
     budgeted,
     entropy_words,
@@ -39,7 +38,7 @@ def predictive_entropy(log_probs: LogProbs) -> Float[Array, " N"]:
     Returns:
       ``[N]`` entropies in nats, in ``[0, log C]``.
     """
-    return _entropy.predictive_entropy(_validated(log_probs))
+    return information.predictive_entropy(_validated(log_probs))
 
 
 @register("expected-entropy", task="classification")
@@ -52,7 +51,7 @@ def expected_entropy(log_probs: LogProbs) -> Float[Array, " N"]:
     Returns:
       ``[N]`` in nats.
     """
-    return _entropy.expected_entropy(_validated(log_probs))
+    return information.expected_entropy(_validated(log_probs))
 
 
 @register("bald", task="classification")
@@ -74,11 +73,11 @@ def bald(log_probs: LogProbs) -> Float[Array, " N"]:
       >>> round(float(bald(lp)[0]), 4)  # log 2
       0.6931
     """
-    return _entropy.bald(_validated(log_probs))
+    return information.bald(_validated(log_probs))
 
 
 def _mean_probs(log_probs: Array) -> Array:
-    return _entropy.sample_moments(log_probs)[0]
+    return information.sample_moments(log_probs)[0]
 
 
 @register("margin", task="classification")

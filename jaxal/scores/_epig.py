@@ -39,8 +39,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
-from jaxal import check, memory
-from jaxal.scores import _entropy, _regression
+from jaxal import check, information, memory
+from jaxal.scores import _regression
 from jaxal.typing import Available, GaussianMean, GaussianVar, Key, LogProbs
 
 DEFAULT_POOL_BLOCK_SIZE = 128
@@ -74,7 +74,7 @@ def _sum_joint_plogp(probs_K_N_C: Array, probs_K_M_C: Array, pool_block: int, ta
             joint_n_C_m_D = jnp.einsum(
                 "knc,kmd->ncmd", pool_K_n_C, target_K_m_C, precision=jax.lax.Precision.HIGHEST
             )
-            return total_n + jnp.sum(_entropy.xlogx(joint_n_C_m_D), axis=(1, 2, 3)), None
+            return total_n + jnp.sum(information.xlogx(joint_n_C_m_D), axis=(1, 2, 3)), None
 
         zeros_n = jnp.zeros(pool_K_n_C.shape[1], pool_K_n_C.dtype)
         total_n, _ = jax.lax.scan(add_target_block, zeros_n, target_blocks)
@@ -86,8 +86,8 @@ def _sum_joint_plogp(probs_K_N_C: Array, probs_K_M_C: Array, pool_block: int, ta
 @partial(jax.jit, static_argnames=("pool_block_size", "target_block_size"))
 def _epig(log_probs_pool, log_probs_target, *, pool_block_size, target_block_size):
     M = log_probs_target.shape[1]
-    predictive_entropy_N = _entropy.predictive_entropy(log_probs_pool)
-    mean_target_entropy = jnp.mean(_entropy.predictive_entropy(log_probs_target))
+    predictive_entropy_N = information.predictive_entropy(log_probs_pool)
+    mean_target_entropy = jnp.mean(information.predictive_entropy(log_probs_target))
     sum_plogp_N = _sum_joint_plogp(
         jnp.exp(log_probs_pool), jnp.exp(log_probs_target), pool_block_size, target_block_size
     )
@@ -170,7 +170,7 @@ def epig(
 
 def _budgeted_blocks(
     budget: memory.Budget,
-    pool_shape: tuple[int, int, int],
+    pool_shape: tuple[int, ...],
     M: int,
     itemsize: int,
     *,

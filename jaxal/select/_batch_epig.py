@@ -10,7 +10,7 @@ its labels jointly carry about the labels of target inputs ``x*_1 .. x*_M ~ p*``
 under the posterior-sample mixture :math:`p(y_B, y^*) = \frac1K \sum_k \prod_{i \in B}
 p_k(y_i)\, p_k(y^*)` (sample ``k`` is the same model at every pool and target point).
 
-**Configurations.** As in :mod:`jaxal.select._batchbald`, a configuration ``s`` of the current
+**Configurations.** As in :mod:`jaxal.select._configurations`, a configuration ``s`` of the current
 batch carries a mass :math:`\omega_s` and posterior weights :math:`w_{sk} = p(\theta_k \mid
 y_B = s)`. Exact: all ``C^|B|`` configurations, :math:`\omega_s = p(s)`. Sampled: ``S``
 configurations drawn from the joint (stratified over ``k``, one label per added point),
@@ -52,15 +52,9 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxal import check, memory
-from jaxal.scores._entropy import xlogx
+from jaxal.information import xlogx
 from jaxal.scores._epig import _blocks
-from jaxal.select._batchbald import (
-    _Configs,
-    _configs,
-    _gains,
-    num_exact_steps,
-    sampling_settings,
-)
+from jaxal.select._configurations import Configs, conditional_entropy, greedy_batch, settings
 from jaxal.typing import Available, Key, LogProbs
 
 DEFAULT_BLOCK_ELEMENTS = 2**22
@@ -68,7 +62,7 @@ DEFAULT_BLOCK_ELEMENTS = 2**22
 
 
 def _neg_conditional_entropy(
-    configs: _Configs, probs_K_L_C: Array, target_blocks_T_K_Mb_D: Array
+    configs: Configs, probs_K_L_C: Array, target_blocks_T_K_Mb_D: Array
 ) -> Array:
     """``[L]``: ``-sum_m H[y*_m | y_B, y_x]`` for ``L`` candidates ``x``, over target blocks.
 
@@ -98,12 +92,11 @@ def _neg_conditional_entropy(
     return total_L
 
 
-def _conditional_entropy(configs: _Configs, probs_K_N_C: Array, block_size: int) -> Array:
+def _conditional_entropy(configs: Configs, probs_K_N_C: Array, block_size: int) -> Array:
     """``[N]``: ``H[y_n | y_B]`` of every point, in blocks of ``block_size`` points."""
     N = probs_K_N_C.shape[1]
-    zeros_L = jnp.zeros(min(block_size, N), probs_K_N_C.dtype)
     blocks = _blocks(probs_K_N_C, block_size)
-    return jax.lax.map(lambda p_K_L_C: _gains(configs, p_K_L_C, zeros_L), blocks).reshape(-1)[:N]
+    return jax.lax.map(partial(conditional_entropy, configs), blocks).reshape(-1)[:N]
 
 
 def _best_candidate(
@@ -152,16 +145,14 @@ def _batch_epig(
     exact_steps: int,
     block_elements: int,
 ) -> tuple[Array, Array]:
-    K, N, C = log_probs_K_N_C.shape
+    N, C = log_probs_K_N_C.shape[1:]
     M = log_probs_K_M_C.shape[1]
-    dtype = log_probs_K_N_C.dtype
     probs_K_N_C = jnp.exp(log_probs_K_N_C)
     probs_K_M_C = jnp.exp(log_probs_K_M_C)
 
-    def greedy_step(log_joint_S_K: Array, selectable_N: Array, *, exact: bool):
-        """``(index, gain)``: the candidate maximising ``EPIG(B + n) - EPIG(B)``."""
-        configs = _configs(log_joint_S_K, exact=exact)
-        S = log_joint_S_K.shape[0]
+    def step(configs: Configs, selectable_N: Array):
+        """``(index, gain, selectable)``: the candidate maximising ``EPIG(B + n) - EPIG(B)``."""
+        S = configs.mass_S.shape[0]
         per_target = S * C * C
         num_target_blocks = -(-M // max(1, block_elements // per_target))
         target_block = -(-M // num_target_blocks)  # even blocks: little padding
@@ -175,56 +166,22 @@ def _batch_epig(
             neg_L = _neg_conditional_entropy(configs, probs_K_L_C, target_blocks)
             return neg_L / M + jnp.mean(target_h_M)
 
-        return _best_candidate(gains, selectable_N, block_size=candidate_block, dtype=dtype)
+        index, gain = _best_candidate(
+            gains, selectable_N, block_size=candidate_block, dtype=log_probs_K_N_C.dtype
+        )
+        return index, gain, selectable_N.at[index].set(False)
 
-    indices_B = jnp.zeros((b,), jnp.int32)
-    gains_B = jnp.zeros((b,), dtype)
-    selectable_N = available_N
-
-    sampling = exact_steps < b
-    if sampling:
-        keys = jax.random.split(key, b)
-        # Stratified: num_samples / K configurations start from each posterior sample k.
-        sample_of_config_S = jnp.arange(num_samples) // (num_samples // K)
-
-        def add_sampled(log_joint_S_K, index, key):
-            log_probs_K_C = log_probs_K_N_C[:, index, :]
-            label_S = jax.random.categorical(key, log_probs_K_C[sample_of_config_S])
-            return log_joint_S_K + log_probs_K_C[:, label_S].T
-
-        log_joint_sampled = jnp.zeros((num_samples, K), dtype)
-
-    log_joint_exact = jnp.zeros((1, K), dtype)  # the empty batch: one configuration
-    for i in range(exact_steps):
-        index, gain = greedy_step(log_joint_exact, selectable_N, exact=True)
-        indices_B = indices_B.at[i].set(index.astype(jnp.int32))
-        gains_B = gains_B.at[i].set(gain)
-        selectable_N = selectable_N.at[index].set(False)
-        if i + 1 < exact_steps:
-            new_K_C = log_probs_K_N_C[:, index, :]
-            log_joint_exact = (log_joint_exact[:, None, :] + new_K_C.T[None]).reshape(-1, K)
-        if sampling:
-            log_joint_sampled = add_sampled(log_joint_sampled, index, keys[i])
-
-    if sampling:
-
-        def sampled_step(i, carry):
-            indices_B, gains_B, selectable_N, log_joint_S_K = carry
-            index, gain = greedy_step(log_joint_S_K, selectable_N, exact=False)
-            return (
-                indices_B.at[i].set(index.astype(jnp.int32)),
-                gains_B.at[i].set(gain),
-                selectable_N.at[index].set(False),
-                add_sampled(log_joint_S_K, index, keys[i]),
-            )
-
-        carry = (indices_B, gains_B, selectable_N, log_joint_sampled)
-        indices_B, gains_B, _, _ = jax.lax.fori_loop(exact_steps, b, sampled_step, carry)
-
-    # Positions past the available count (possible only under tracing) add nothing.
-    filled_B = jnp.arange(b) < jnp.sum(available_N)
-    scores_B = jnp.maximum(jnp.cumsum(jnp.where(filled_B, gains_B, 0.0)), 0.0)
-    return check.picks(indices_B, available_N), scores_B
+    indices_B, scores_B = greedy_batch(
+        step,
+        available_N,
+        log_probs_K_N_C,
+        available_N,
+        key,
+        b=b,
+        num_samples=num_samples,
+        exact_steps=exact_steps,
+    )
+    return indices_B, jnp.maximum(scores_B, 0.0)
 
 
 def batch_epig_words(K: int, N: int, M: int, C: int, *, configs: int, block_elements: int) -> int:
@@ -234,7 +191,7 @@ def batch_epig_words(K: int, N: int, M: int, C: int, *, configs: int, block_elem
 
 
 def _budgeted_block_elements(
-    budget: memory.Budget,
+    budget: int | str,
     K: int,
     N: int,
     M: int,
@@ -322,8 +279,6 @@ def batch_epig(
       >>> int(indices[0]), round(float(scores[0]), 4)
       (0, 0.2218)
     """
-    if key is not None:
-        key = check.key(key)
     pool = check.log_probs(log_probs_pool, name="log_probs_pool", on_trace="skip")
     target = check.log_probs(log_probs_target, name="log_probs_target", on_trace="skip")
     K, N, C = pool.shape
@@ -337,17 +292,16 @@ def batch_epig(
             "log_probs_pool and log_probs_target must have the same number of classes; "
             f"got C = {C} and C = {target.shape[2]}"
         )
-    available = check.available(available, N, on_trace="skip")
-    b = check.batch_size(b, available, on_trace="skip")
-    num_samples, threshold = sampling_settings(num_samples, max_exact_configs, K)
-    block_elements = check.integer(block_elements, "block_elements")
-    exact_steps = num_exact_steps(C, b, threshold)
-    if exact_steps < b and key is None:
-        raise ValueError(
-            f"batch_epig needs key= (a jax.random key) to sample joint configurations: a batch "
-            f"of b = {b} with C = {C} classes has C**(b-1) = {C ** (b - 1)} configurations, "
-            f"more than max_exact_configs = {threshold}"
-        )
+    key, available, b, num_samples, exact_steps, block_elements = settings(
+        "batch_epig",
+        pool.shape,
+        b,
+        key=key,
+        available=available,
+        num_samples=num_samples,
+        max_exact_configs=max_exact_configs,
+        block_elements=block_elements,
+    )
     dtype = jnp.result_type(pool.dtype, target.dtype)
     if memory_budget is not None:
         block_elements = _budgeted_block_elements(
@@ -366,7 +320,7 @@ def batch_epig(
         available,
         key,
         b=b,
-        num_samples=(num_samples // K) * K,
+        num_samples=num_samples,
         exact_steps=exact_steps,
         block_elements=block_elements,
     )

@@ -25,59 +25,27 @@ rounding); with sampled ones the bounds are themselves estimates.
 """
 
 from functools import partial
-from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import logsumexp
 from jaxtyping import Array, Float, Int
 
-from jaxal import check, memory
-from jaxal.scores import _entropy
+from jaxal import check, information, memory
+from jaxal.select._configurations import (
+    Configs,
+    conditional_entropy,
+    greedy_batch,
+    num_exact_steps as num_exact_steps,
+    settings,
+)
 from jaxal.typing import Available, Key, LogProbs
-
-DEFAULT_NUM_SAMPLES = 10_000
-"""Sampled configurations ``M`` (the authors' value); also the default exact threshold."""
 
 DEFAULT_BLOCK_ELEMENTS = 2**22
 """Size of the ``[S, L, C]`` block of conditional predictives evaluated at once."""
 
 
-class _Configs(NamedTuple):
-    """Configurations of the current batch: ``weights_S_K = w[s, k]``, ``mass_S = omega_s``."""
-
-    weights_S_K: Array
-    mass_S: Array
-
-
-def _configs(log_joint_S_K: Array, *, exact: bool) -> _Configs:
-    """Weights and masses of ``S`` configurations from ``log P[s, k]`` (``-inf``: ``P = 0``).
-
-    A configuration no sample can produce (``p(s) = 0``, possible when probabilities are
-    exactly 0) has mass 0 and weights 0 instead of ``0 / 0``: it adds ``0 log 0 = 0``.
-    """
-    S, K = log_joint_S_K.shape
-    log_mass_S = logsumexp(log_joint_S_K, axis=1)
-    possible_S = log_mass_S > -jnp.inf
-    weights_S_K = jnp.exp(log_joint_S_K - jnp.where(possible_S, log_mass_S, 0.0)[:, None])
-    if exact:
-        mass_S = jnp.exp(log_mass_S - jnp.log(K))
-    else:
-        mass_S = jnp.full((S,), 1.0 / S, dtype=log_joint_S_K.dtype)
-    return _Configs(weights_S_K, mass_S)
-
-
-def _gains(configs: _Configs, probs_K_L_C: Array, expected_entropy_L: Array) -> Array:
-    """Marginal joint-MI gains ``[L]`` of ``L`` candidates given the batch's configurations."""
-    conditional_S_L_C = jnp.einsum(
-        "sk,klc->slc", configs.weights_S_K, probs_K_L_C, precision=jax.lax.Precision.HIGHEST
-    )
-    neg_entropy_S_L = jnp.sum(_entropy.xlogx(conditional_S_L_C), axis=-1)
-    return -(configs.mass_S @ neg_entropy_S_L) - expected_entropy_L
-
-
 def _best_candidate(
-    configs: _Configs,
+    configs: Configs,
     bound_N: Array,
     probs_K_N_C: Array,
     expected_entropy_N: Array,
@@ -101,10 +69,9 @@ def _best_candidate(
         j, best_gain, best_index, bound_N = carry
         index_L = jax.lax.dynamic_slice(order, (j * L,), (L,))
         valid_L = jax.lax.dynamic_slice(sorted_bound, (j * L,), (L,)) > -jnp.inf
-        gain_L = _gains(
-            configs,
-            jnp.take(probs_K_N_C, index_L, axis=1, mode="clip"),
-            jnp.take(expected_entropy_N, index_L, mode="clip"),
+        probs_K_L_C = jnp.take(probs_K_N_C, index_L, axis=1, mode="clip")
+        gain_L = conditional_entropy(configs, probs_K_L_C) - jnp.take(
+            expected_entropy_N, index_L, mode="clip"
         )
         gain_L = jnp.where(valid_L, gain_L, -jnp.inf)
         bound_N = bound_N.at[index_L].set(gain_L, mode="drop")
@@ -125,29 +92,6 @@ def _best_candidate(
     init = (0, jnp.array(-jnp.inf, bound_N.dtype), order_N[0], bound_N)
     _, gain, index, bound_N = jax.lax.while_loop(more_blocks, evaluate_block, init)
     return index, gain, bound_N.at[index].set(-jnp.inf)
-
-
-def sampling_settings(
-    num_samples: int | None, max_exact_configs: int | None, K: int
-) -> tuple[int, int]:
-    """Validated ``(num_samples, max_exact_configs)``; ``None`` means the defaults."""
-    num_samples = DEFAULT_NUM_SAMPLES if num_samples is None else num_samples
-    num_samples = check.integer(num_samples, "num_samples")
-    if num_samples < K:
-        raise ValueError(
-            f"num_samples must be >= K = {K} (one per posterior sample); got {num_samples}"
-        )
-    if max_exact_configs is None:
-        return num_samples, num_samples
-    return num_samples, check.integer(max_exact_configs, "max_exact_configs")
-
-
-def num_exact_steps(num_classes: int, b: int, max_exact_configs: int) -> int:
-    """Greedy steps ``i`` (batch of ``i`` points so far) with ``C**i <= max_exact_configs``."""
-    i = 0
-    while i < b and num_classes**i <= max_exact_configs:
-        i += 1
-    return i
 
 
 def _config_counts(C: int, b: int, exact_steps: int, num_samples: int) -> list[int]:
@@ -186,7 +130,7 @@ def batchbald_words(
 
 
 def _budgeted_block_elements(
-    budget: memory.Budget,
+    budget: int | str,
     shape: tuple[int, int, int],
     b: int,
     itemsize: int,
@@ -232,75 +176,34 @@ def _batchbald(
     block_elements: int,
     lazy: bool,
 ) -> tuple[Array, Array]:
-    K, N, C = log_probs_K_N_C.shape
-    dtype = log_probs_K_N_C.dtype
+    N, C = log_probs_K_N_C.shape[1:]
     probs_K_N_C = jnp.exp(log_probs_K_N_C)
-    predictive_entropy_N, expected_entropy_N = _entropy.entropy_terms(log_probs_K_N_C)
+    predictive_entropy_N, expected_entropy_N = information.entropy_terms(log_probs_K_N_C)
     bald_N = jnp.maximum(predictive_entropy_N - expected_entropy_N, 0.0)
 
-    def block_size(num_configs: int) -> int:
-        return max(1, min(N, block_elements // (num_configs * C)))
+    def first_step(bound_N):
+        """The joint MI of one point is its BALD score; BALD bounds every later gain."""
+        first = jnp.argmax(bound_N)
+        return first, bound_N[first], bound_N.at[first].set(-jnp.inf)
 
-    def greedy_step(configs, bound_N):
+    def step(configs, bound_N):
+        S = configs.mass_S.shape[0]
+        block_size = _block_size(N, C, S, block_elements)
         return _best_candidate(
-            configs,
-            bound_N,
-            probs_K_N_C,
-            expected_entropy_N,
-            block_size=block_size(configs.mass_S.shape[0]),
-            lazy=lazy,
+            configs, bound_N, probs_K_N_C, expected_entropy_N, block_size=block_size, lazy=lazy
         )
 
-    # Step 0: the joint MI of one point is its BALD score; BALD bounds every later gain.
-    bound_N = jnp.where(available_N, bald_N, -jnp.inf)
-    first = jnp.argmax(bound_N)
-    indices_B = jnp.zeros((b,), jnp.int32).at[0].set(first.astype(jnp.int32))
-    gains_B = jnp.zeros((b,), dtype).at[0].set(bound_N[first])
-    bound_N = bound_N.at[first].set(-jnp.inf)
-
-    sampling = exact_steps < b
-    if sampling:
-        keys = jax.random.split(key, b)
-        # Stratified: num_samples / K configurations start from each posterior sample k.
-        sample_of_config_M = jnp.arange(num_samples) // (num_samples // K)
-
-        def add_sampled(log_joint_M_K, index, key):
-            log_probs_K_C = log_probs_K_N_C[:, index, :]
-            label_M = jax.random.categorical(key, log_probs_K_C[sample_of_config_M])
-            return log_joint_M_K + log_probs_K_C[:, label_M].T
-
-        log_joint_sampled = add_sampled(jnp.zeros((num_samples, K), dtype), first, keys[0])
-
-    log_joint_exact = log_probs_K_N_C[:, first, :].T  # [C, K]: configurations of the batch
-    for i in range(1, exact_steps):
-        index, gain, bound_N = greedy_step(_configs(log_joint_exact, exact=True), bound_N)
-        indices_B = indices_B.at[i].set(index.astype(jnp.int32))
-        gains_B = gains_B.at[i].set(gain)
-        if i + 1 < exact_steps:
-            new_K_C = log_probs_K_N_C[:, index, :]
-            log_joint_exact = (log_joint_exact[:, None, :] + new_K_C.T[None]).reshape(-1, K)
-        if sampling:
-            log_joint_sampled = add_sampled(log_joint_sampled, index, keys[i])
-
-    if sampling:
-
-        def sampled_step(i, carry):
-            indices_B, gains_B, bound_N, log_joint_M_K = carry
-            index, gain, bound_N = greedy_step(_configs(log_joint_M_K, exact=False), bound_N)
-            log_joint_M_K = add_sampled(log_joint_M_K, index, keys[i])
-            return (
-                indices_B.at[i].set(index.astype(jnp.int32)),
-                gains_B.at[i].set(gain),
-                bound_N,
-                log_joint_M_K,
-            )
-
-        carry = (indices_B, gains_B, bound_N, log_joint_sampled)
-        indices_B, gains_B, _, _ = jax.lax.fori_loop(exact_steps, b, sampled_step, carry)
-
-    # Positions past the available count (possible only under tracing) add nothing.
-    filled_B = jnp.arange(b) < jnp.sum(available_N)
-    return check.picks(indices_B, available_N), jnp.cumsum(jnp.where(filled_B, gains_B, 0.0))
+    return greedy_batch(
+        step,
+        jnp.where(available_N, bald_N, -jnp.inf),
+        log_probs_K_N_C,
+        available_N,
+        key,
+        b=b,
+        num_samples=num_samples,
+        exact_steps=exact_steps,
+        first_step=first_step,
+    )
 
 
 def batchbald(
@@ -352,16 +255,18 @@ def batchbald(
       ``jit``/``vmap`` the positions past the available count hold the sentinel ``N``
       (:func:`jaxal.check.picks`) and repeat the last score.
     """
-    if key is not None:
-        key = check.key(key)
     log_probs = check.log_probs(log_probs, on_trace="skip")
     K, N, C = log_probs.shape
-    available = check.available(available, N, on_trace="skip")
-    b = check.batch_size(b, available, on_trace="skip")
-    num_samples, threshold = sampling_settings(num_samples, max_exact_configs, K)
-    block_elements = check.integer(block_elements, "block_elements")
-    exact_steps = num_exact_steps(C, b, threshold)
-    num_samples = (num_samples // K) * K
+    key, available, b, num_samples, exact_steps, block_elements = settings(
+        "batchbald",
+        log_probs.shape,
+        b,
+        key=key,
+        available=available,
+        num_samples=num_samples,
+        max_exact_configs=max_exact_configs,
+        block_elements=block_elements,
+    )
     if memory_budget is not None:
         block_elements = _budgeted_block_elements(
             memory_budget,
@@ -371,12 +276,6 @@ def batchbald(
             exact_steps=exact_steps,
             num_samples=num_samples,
             block_elements=block_elements,
-        )
-    if exact_steps < b and key is None:
-        raise ValueError(
-            f"batchbald needs key= (a jax.random key) to sample joint configurations: a batch of "
-            f"b = {b} with C = {C} classes has C**(b-1) = {C ** (b - 1)} configurations, more "
-            f"than max_exact_configs = {threshold}"
         )
     return _batchbald(
         log_probs,

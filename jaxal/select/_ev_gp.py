@@ -32,7 +32,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int
 from jaxal import check, memory
 from jaxal.kernel_features import _validate
 from jaxal.kernels import Kernel, _matmul, diagonal, infinite_width
-from jaxal.select._geometry import _selectable
+from jaxal.select._greedy import selection_masks
 from jaxal.select._kernel_batch import LABELLED_BLOCK_SIZE, over_labelled_blocks
 from jaxal.typing import Available
 
@@ -239,8 +239,8 @@ def ev_gp(
     _check_kernel(kernel, x_pool, x_target)
     check.scalar(noise, "noise", what=" (a noise variance)")
     conditioned = labelled is not None
-    labelled, selectable = _selectable(labelled, available, N)
-    b = check.batch_size(b, selectable, on_trace="skip")
+    labelled, selectable_N = selection_masks(labelled, available, N)
+    b = check.batch_size(b, selectable_N, on_trace="skip")
     M = x_target.shape[0]
     memory.require(
         memory_budget,
@@ -249,10 +249,10 @@ def ev_gp(
         hint="raise it, or use fewer targets M (the [N, M] cross-covariance is needed throughout)",
     )
     labelled = labelled if conditioned else None
-    indices, finite = _ev_gp(kernel, x_pool, x_target, labelled, selectable, noise, b=b)
+    indices, finite = _ev_gp(kernel, x_pool, x_target, labelled, selectable_N, noise, b=b)
     check.require(
         finite,
         "kernel returned NaN or inf on x_pool / x_target; it must give finite covariances",
         "skip",
     )
-    return check.picks(indices, selectable)
+    return check.picks(indices, selectable_N)

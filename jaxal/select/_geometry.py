@@ -24,6 +24,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from jaxal import check, memory
+from jaxal.select._distances import sq_dist_to as _sq_dist_to, sq_dists as _sq_dists
+from jaxal.select._greedy import greedy as _greedy, selection_masks as _selectable
 from jaxal.select._gumbel import draw, gumbel_words
 from jaxal.typing import Available, Key
 
@@ -36,18 +38,12 @@ DEFAULT_KMEANS_ITERATIONS = 100
 MAX_CLUSTERS = 500
 """TypiClust's cap on the number of clusters (the authors' ``MAX_NUM_CLUSTERS``)."""
 
+MIN_CLUSTER_SIZE = 5
+"""TypiClust samples clusters of more than this many points first (the authors'
+``MIN_CLUSTER_SIZE``)."""
 
-def _sq_dist_to(x_N_D: Array, centre_D: Array) -> Array:
-    """Squared distances ``[N]`` from every row to one point, by direct differences."""
-    return jnp.sum((x_N_D - centre_D[None, :]) ** 2, axis=1)
-
-
-def _sq_dists(a_R_D: Array, b_N_D: Array) -> Array:
-    """Squared distances ``[R, N]`` by ``|a|^2 + |b|^2 - 2 a.b`` (clamped at 0)."""
-    cross_R_N = jnp.matmul(a_R_D, b_N_D.T, precision=jax.lax.Precision.HIGHEST)
-    sq_a_R = jnp.sum(a_R_D**2, axis=1)
-    sq_b_N = jnp.sum(b_N_D**2, axis=1)
-    return jnp.maximum(sq_a_R[:, None] + sq_b_N[None, :] - 2.0 * cross_R_N, 0.0)
+TYPICALITY_EPS = 1e-5
+"""Added to TypiClust's mean squared neighbour distance before inverting (the authors')."""
 
 
 def _row_blocks(fn: Callable, x_N_D: Array, block_size: int):
@@ -78,25 +74,6 @@ def _features(x: ArrayLike, name: str = "features") -> Array:
     return check.finite(x, name, on_trace="skip")
 
 
-def _selectable(
-    labelled: ArrayLike | None, available: ArrayLike | None, N: int
-) -> tuple[Array, Array]:
-    """Validate the masks; return ``(labelled, available & ~labelled)`` (selectable: non-empty).
-
-    ``labelled = None`` means no labelled point; ``available = None`` means ``~labelled``
-    (the rule of :mod:`jaxal.select`).
-    """
-    if labelled is None:
-        labelled = jnp.zeros((N,), bool)
-    labelled = jnp.asarray(labelled)
-    if labelled.dtype != jnp.bool_:
-        raise TypeError(f"labelled must be a boolean mask; got dtype {labelled.dtype}")
-    if labelled.shape != (N,):
-        raise ValueError(f"labelled must have shape [N] = ({N},); got {labelled.shape}")
-    available = check.available(available, N, on_trace="skip") & ~labelled
-    return labelled, check.available(available, N, on_trace="skip")
-
-
 def budgeted_block(
     budget: memory.Budget,
     block_size: int,
@@ -117,31 +94,6 @@ def budgeted_block(
         fixed=words(0) * itemsize,
         what=what,
     )
-
-
-def _greedy(
-    choose: Callable, update: Callable, state, available_N: Array, indices_B: Array, start: int
-) -> Array:
-    """Fill ``indices_B[start:]`` greedily in a compiled ``fori_loop``.
-
-    Step ``i`` picks ``new = choose(i, state, available_N)``, records it, sets
-    ``state = update(state, new)`` and makes ``new`` unavailable. With ``start >= B`` nothing
-    is traced (``choose`` may index ``[B - start]`` per-step arrays, which are then empty).
-    """
-    if start >= indices_B.shape[0]:
-        return indices_B
-
-    def step(i, carry):
-        indices_B, state, available_N = carry
-        new = choose(i, state, available_N)
-        return (
-            indices_B.at[i].set(new.astype(jnp.int32)),
-            update(state, new),
-            available_N.at[new].set(False),
-        )
-
-    carry = (indices_B, state, available_N)
-    return jax.lax.fori_loop(start, indices_B.shape[0], step, carry)[0]
 
 
 # --- k-means++ seeding (BADGE, and TypiClust's k-means initialisation) -------------------------
@@ -201,7 +153,8 @@ def badge(
     Compiled ``fori_loop`` keeping the ``[N]`` minimum squared distance: ``O(N D)`` a step.
 
     Args:
-      embeddings: ``[N, D]`` embeddings, typically :func:`jaxal.embeddings.badge` (``D = C H``).
+      embeddings: ``[N, D]`` embeddings, typically :func:`jaxal.embeddings.badge` (``D = C H``;
+        the negative of the authors' sign, which no norm or distance sees).
       b: batch size, static Python int with ``1 <= b <= #available``.
       key: PRNG key.
       available: optional bool ``[N]`` mask of selectable points.
@@ -412,43 +365,82 @@ def kmeans(
 _kmeans_jit = jax.jit(_kmeans, static_argnames=("num_clusters", "iterations"))
 
 
-def _typicality(x_N_D: Array, labels_N: Array, num_neighbours: int, block_size: int) -> Array:
-    """``[N]`` typicality ``1 / mean distance to the k nearest other points of its cluster``.
+def _neighbours(
+    x_N_D: Array, labels_N: Array, labelled_N: Array, num_slots: int, block_size: int
+) -> tuple[Array, Array]:
+    """The ``T = num_slots`` nearest unlabelled points of each point's own cluster.
 
-    ``k = min(num_neighbours, |cluster| // 2)`` (at least 1), as in the authors' code;
-    a singleton cluster has typicality 0.
+    Returns ``([N, T] squared distances, ascending, inf for empty slots; [N, T] indices)``;
+    the point itself is excluded.
     """
     N = x_N_D.shape[0]
-    size_N = jnp.bincount(labels_N, length=N)[labels_N]
-    k_N = jnp.clip(jnp.minimum(num_neighbours, size_N // 2), 1, None)
-    top = max(1, min(num_neighbours, N - 1))
 
     def fn(rows_R, sq_R_N):
-        other_R_N = (labels_N[rows_R][:, None] == labels_N[None, :]) & (
-            rows_R[:, None] != jnp.arange(N)[None, :]
+        mate_R_N = (
+            (labels_N[rows_R][:, None] == labels_N[None, :])
+            & ~labelled_N[None, :]
+            & (rows_R[:, None] != jnp.arange(N)[None, :])
         )
-        neg_sq_R_T, _ = jax.lax.top_k(jnp.where(other_R_N, -sq_R_N, -jnp.inf), top)
-        dist_R_T = jnp.sqrt(-neg_sq_R_T)
-        used_R_T = jnp.arange(top)[None, :] < k_N[rows_R][:, None]
-        mean_R = jnp.sum(jnp.where(used_R_T, dist_R_T, 0.0), axis=1) / k_N[rows_R]
-        return 1.0 / mean_R
+        neg_sq_R_T, index_R_T = jax.lax.top_k(jnp.where(mate_R_N, -sq_R_N, -jnp.inf), num_slots)
+        return -neg_sq_R_T, index_R_T
 
     return _row_blocks(fn, x_N_D, block_size)
+
+
+def _typicality(
+    nbr_sq_N_T: Array, nbr_N_T: Array, remaining_N: Array, picked_N: Array, num_neighbours: int
+) -> Array:
+    """``[N]`` typicality ``1 / (mean of the k smallest squared distances + 1e-5)`` among the
+    cluster's points still in the authors' loop (unlabelled, not picked), with
+    ``k = min(num_neighbours, remaining // 2)`` and ``remaining`` counting the point itself.
+
+    ``k = 0`` (a lone remaining point; the authors' mean is then NaN) gives ``1 / 1e-5``.
+    """
+    valid_N_T = jnp.isfinite(nbr_sq_N_T) & ~picked_N[nbr_N_T]
+    k_N = jnp.minimum(num_neighbours, remaining_N // 2)
+    used_N_T = valid_N_T & (jnp.cumsum(valid_N_T, axis=1) <= k_N[:, None])
+    sum_N = jnp.sum(jnp.where(used_N_T, nbr_sq_N_T, 0.0), axis=1)
+    return 1.0 / (sum_N / jnp.maximum(k_N, 1) + TYPICALITY_EPS)
+
+
+def _slots(N: int, b: int, num_neighbours: int) -> int:
+    """Neighbour slots kept per point: the ``num_neighbours`` nearest stay exact after up to
+    ``b - 1`` of them are picked."""
+    return max(1, min(num_neighbours + b - 1, N - 1))
 
 
 def typiclust_words(
     N: int, D: int, b: int, num_clusters: int, num_neighbours: int, block_size: int
 ) -> int:
     """Working memory of :func:`typiclust` in numbers: ``(k + 21) N + 3 k D + 4 b + 772``
-    (k-means: the ``[N, k]`` distances to the ``k`` centres, seeding, ``[N]`` state) ``+ (N + D
-    + 4 T + 4) R`` (a block of ``R`` rows of distances and its ``T`` nearest neighbours,
-    ``T = min(num_neighbours, N - 1)``)."""
-    k, T, R = num_clusters, max(1, min(num_neighbours, N - 1)), min(block_size, N)
-    return (k + 16) * N + 3 * k * D + 4 * b + gumbel_words(N, 1) + 256 + (N + D + 4 * T + 4) * R
+    (k-means: the ``[N, k]`` distances to the ``k`` centres, seeding, ``[N]`` state)
+    ``+ 6 N T`` (the ``[N, T]`` neighbour table and a step's typicality, ``T = min(num_neighbours
+    + b - 1, N - 1)``) ``+ (N + D + 4 T + 4) R`` (a block of ``R`` rows of distances and its
+    ``T`` nearest neighbours)."""
+    k, T, R = num_clusters, _slots(N, b, num_neighbours), min(block_size, N)
+    kmeans = (k + 16) * N + 3 * k * D + gumbel_words(N, 1) + 256
+    return kmeans + 4 * b + 6 * N * T + (N + D + 4 * T + 4) * R
+
+
+def _lexicographic_first(candidates_K: Array, *keys_K: Array) -> Array:
+    """Index of the candidate with the smallest ``keys`` in lexicographic order (ties: lowest
+    index)."""
+    for key_K in keys_K:
+        best = jnp.min(jnp.where(candidates_K, key_K, jnp.iinfo(key_K.dtype).max))
+        candidates_K = candidates_K & (key_K == best)
+    return jnp.argmax(candidates_K)
 
 
 @partial(
-    jax.jit, static_argnames=("b", "num_clusters", "num_neighbours", "iterations", "block_size")
+    jax.jit,
+    static_argnames=(
+        "b",
+        "num_clusters",
+        "num_neighbours",
+        "min_cluster_size",
+        "iterations",
+        "block_size",
+    ),
 )
 def _typiclust(
     key: Key,
@@ -460,28 +452,43 @@ def _typiclust(
     b: int,
     num_clusters: int,
     num_neighbours: int,
+    min_cluster_size: int,
     iterations: int,
     block_size: int,
 ) -> Array:
     N = x_N_D.shape[0]
     labels_N = _kmeans(key, x_N_D, num_clusters, iterations, active)
-    typicality_N = _typicality(x_N_D, labels_N, num_neighbours, block_size)
-    size_K = jnp.bincount(labels_N, length=num_clusters)
-    covered_K = jnp.bincount(labels_N, weights=labelled_N.astype(jnp.int32), length=num_clusters)
+    nbr_sq_N_T, nbr_N_T = _neighbours(
+        x_N_D, labels_N, labelled_N, _slots(N, b, num_neighbours), block_size
+    )
 
-    def choose(i, covered_K, available_N):
-        open_K = jnp.bincount(labels_N, weights=available_N.astype(jnp.int32), length=num_clusters)
-        # Fewest labelled/selected points first, then the largest cluster.
-        order_K = covered_K * (N + 1) - size_K
-        cluster = jnp.argmin(jnp.where(open_K > 0, order_K, jnp.iinfo(jnp.int32).max))
+    def per_cluster(mask_N):
+        return jax.ops.segment_sum(mask_N.astype(jnp.int32), labels_N, num_clusters)
+
+    size_K = per_cluster(jnp.ones((N,), bool))
+    labelled_K = per_cluster(labelled_N)
+    unlabelled_K = size_K - labelled_K
+    large_K = size_K > min_cluster_size
+
+    def choose(i, state, available_N):
+        picked_K, picked_N = state
+        open_K = per_cluster(available_N) > 0
+        # The authors' order: clusters of more than ``min_cluster_size`` points (all clusters
+        # if none of those has a selectable point left), round-robin through them sorted by
+        # labelled count, then size (largest first).
+        candidates_K = open_K & (large_K | ~jnp.any(open_K & large_K))
+        cluster = _lexicographic_first(candidates_K, picked_K, labelled_K, -size_K)
+        remaining_N = (unlabelled_K - picked_K)[labels_N]
+        typicality_N = _typicality(nbr_sq_N_T, nbr_N_T, remaining_N, picked_N, num_neighbours)
         in_cluster_N = available_N & (labels_N == cluster)
         return jnp.argmax(jnp.where(in_cluster_N, typicality_N, -jnp.inf))
 
-    def update(covered_K, new):
-        return covered_K.at[labels_N[new]].add(1)  # ``new`` lies in the chosen cluster
+    def update(state, new):
+        picked_K, picked_N = state
+        return picked_K.at[labels_N[new]].add(1), picked_N.at[new].set(True)
 
-    indices_B = jnp.zeros((b,), jnp.int32)
-    indices_B = _greedy(choose, update, covered_K.astype(jnp.int32), available_N, indices_B, 0)
+    state = (jnp.zeros((num_clusters,), jnp.int32), jnp.zeros((N,), bool))
+    indices_B = _greedy(choose, update, state, available_N, jnp.zeros((b,), jnp.int32), 0)
     return check.picks(indices_B, available_N)
 
 
@@ -496,23 +503,37 @@ def typiclust(
     kmeans_iterations: int = DEFAULT_KMEANS_ITERATIONS,
     num_clusters: int | None = None,
     max_clusters: int = MAX_CLUSTERS,
+    min_cluster_size: int = MIN_CLUSTER_SIZE,
     block_size: int = DEFAULT_BLOCK_SIZE,
     memory_budget: memory.Budget = None,
 ) -> Int[Array, " B"]:
     r"""TypiClust batch (Hacohen, Dekel, Weinshall, ICML 2022): typical points of new clusters.
 
+    Follows the authors' code (``avihu111/TypiClust``, ``deep-al/pycls/al/typiclust.py``,
+    ``TypiClust.select_samples`` and ``calculate_typicality``) exactly, given the clusters.
     Clusters all ``N`` points by k-means (Lloyd, ``kmeans_iterations`` steps, k-means++
-    initialisation from ``key``) into ``min(|L| + b, max_clusters)`` clusters (the authors'
-    code caps them at 500). Then ``b`` times: take the cluster
-    with the fewest labelled-or-selected points, the largest among those (so first the
-    clusters without labelled points, largest first), and add its most typical selectable
-    point,
+    initialisation from ``key``) into ``min(|L| + b, max_clusters)`` clusters (the authors
+    cap them at 500). The clusters of more than ``min_cluster_size`` points (authors: 5) are
+    sorted by their number of labelled points, then by size, largest first, and the ``b``
+    picks go round-robin through that list (ties: lowest cluster index); each takes the
+    cluster's most typical selectable point,
 
-    .. math:: \text{typicality}(x) = \Big(\frac1k \sum_{x' \in \text{kNN}(x)} \|x - x'\|\Big)^{-1},
+    .. math:: \text{typicality}(x) = \Big(\frac1k \sum_{x' \in \text{kNN}(x)} \|x - x'\|^2
+              + 10^{-5}\Big)^{-1},
 
-    with the ``k = min(num_neighbours, |cluster| // 2)`` nearest neighbours taken within the
-    cluster (as in the authors' code). Unlike the authors' code, clusters of fewer than 5
-    points are not skipped.
+    with *squared* distances (the authors' faiss ``IndexFlatL2`` returns squared distances)
+    to the ``k = min(num_neighbours, n // 2)`` nearest of the ``n`` points of the cluster
+    that are neither labelled nor already picked (``n`` counts ``x``; the authors recompute
+    the typicality after every pick, and so does this, exactly, from each point's
+    ``T = min(num_neighbours + b - 1, N - 1)`` nearest unlabelled cluster-mates, found once in
+    ``[block_size, N]`` blocks: a step costs ``O(N T)``). ``k = 0`` (``x`` is the cluster's
+    last point) leaves ``x`` the only choice.
+
+    Where the authors' code fails this returns a selection instead: when no cluster of more
+    than ``min_cluster_size`` points has a selectable point left (the authors divide by
+    zero), the round-robin runs through all clusters in the same order, and clusters without
+    a selectable point (``available``, or all picked) are skipped (the authors index an empty
+    cluster).
 
     The cluster count is read from ``labelled`` when that is concrete. Under ``jit`` with a
     traced ``labelled`` (the active-learning loop) it is traced too: k-means runs with a
@@ -531,11 +552,14 @@ def typiclust(
       kmeans_iterations: Lloyd iterations.
       num_clusters: static cluster count; ``None`` means ``min(|L| + b, max_clusters)``.
       max_clusters: the cap on the cluster count (authors: 500).
+      min_cluster_size: clusters of at most this many points are used only once no larger
+        one has a selectable point (authors: 5; 0 uses every cluster from the start).
       block_size: rows of the pairwise distance matrix computed at once.
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``), modelled
-        as ``(k + 21) N + 3 k D + 4 b + 772 + (N + D + 4 T + 4) R`` numbers for ``k``
-        clusters, blocks of ``R`` rows and ``T = min(num_neighbours, N - 1)``
-        (:func:`typiclust_words`); ``R`` shrinks below ``block_size`` until it fits.
+        as ``(k + 21) N + 3 k D + 4 b + 772 + 6 N T + (N + D + 4 T + 4) R`` numbers for
+        ``k`` clusters, blocks of ``R`` rows and ``T = min(num_neighbours + b - 1, N - 1)``
+        neighbour slots (:func:`typiclust_words`); ``R`` shrinks below ``block_size`` until it
+        fits.
 
     Returns:
       ``[b]`` distinct selectable indices, in the order they were chosen (under
@@ -556,6 +580,7 @@ def typiclust(
     active = None
     max_clusters = check.integer(max_clusters, "max_clusters")
     num_neighbours = check.integer(num_neighbours, "num_neighbours")
+    min_cluster_size = check.integer(min_cluster_size, "min_cluster_size", low=0)
     kmeans_iterations = check.integer(kmeans_iterations, "kmeans_iterations")
     if num_clusters is None and check.is_concrete(labelled):
         num_clusters = min(int(jnp.sum(labelled)) + b, max_clusters, N)
@@ -582,6 +607,7 @@ def typiclust(
         b=b,
         num_clusters=num_clusters,
         num_neighbours=num_neighbours,
+        min_cluster_size=min_cluster_size,
         iterations=kmeans_iterations,
         block_size=block_size,
     )
@@ -658,7 +684,7 @@ def probcover(
     features: Float[ArrayLike, "N D"],
     b: int,
     *,
-    radius: float | None = None,
+    radius: float | Array | None = None,
     labelled: Bool[ArrayLike, " N"] | None = None,
     available: Available | None = None,
     block_size: int = DEFAULT_BLOCK_SIZE,

@@ -12,7 +12,12 @@ the role of the ``n = K`` paired observations:
    .. math:: \kappa(d) = \frac15 \sum_{\alpha \in \{0.2, 0.5, 1, 2, 5\}}
              \Big(1 + \frac{d}{2\alpha}\Big)^{-\alpha},
 
-   so :math:`K_x[k, k'] = 1` for equal labels and :math:`\kappa(2) \approx 0.524` otherwise;
+   so :math:`K_x[k, k'] = 1` for equal labels and :math:`\kappa(2) \approx 0.524` otherwise
+   (the authors' code, ``tmfs10/ical``: ``compute_ical`` in ``src/multi_bald.py`` with the
+   default ``--hsic_kernel_name mixrq`` of ``src/run_experiment.py``, i.e. ``mixrq_kernels``
+   of ``src/hsic.py`` on ``sqdist`` of the one-hot labels; a fixed kernel with no bandwidth,
+   so no median heuristic: :func:`jaxal.hsic.median_heuristic` serves :func:`jaxal.hsic.hsic`
+   only);
 3. a set's kernel is the mean of its points' kernels;
 4. greedy step: draw a random "condense" set ``R`` of ``num_pool_samples`` available pool
    points (redrawn every step), subsample the batch so far ``B`` to at most
@@ -54,7 +59,8 @@ def rational_quadratic_mixture(d2: Array, alphas: tuple[float, ...] = RQ_ALPHAS)
 
     .. math:: \kappa(d) = \mathrm{mean}_\alpha (1 + d / (2\alpha))^{-\alpha}.
     """
-    return sum((1.0 + d2 / (2.0 * alpha)) ** (-alpha) for alpha in alphas) / len(alphas)
+    terms = [(1.0 + d2 / (2.0 * alpha)) ** (-alpha) for alpha in alphas]
+    return sum(terms[1:], start=terms[0]) / len(alphas)
 
 
 def label_kernels(labels_K_N: Array, dtype) -> Array:

@@ -94,13 +94,9 @@ from jaxal import check, memory
 from jaxal._registry import Registry
 from jaxal.kernel_features import DEFAULT_NOISE, Labelled, _validate
 from jaxal.kernels import _matmul
-from jaxal.select._geometry import (
-    _greedy,
-    _selectable,
-    _sq_dist_to,
-    _sq_dists,
-    budgeted_block,
-)
+from jaxal.select._distances import sq_dist_to, sq_dists
+from jaxal.select._geometry import budgeted_block
+from jaxal.select._greedy import greedy, selection_masks
 from jaxal.select._gumbel import draw, gumbel_words
 from jaxal.select._top_k import masked, top_k_words
 from jaxal.typing import Available, Key
@@ -127,9 +123,9 @@ def _prepare(phi: Phi, b: int, labelled: Labelled | None, available: Available |
     """Validate; return ``(phi, labelled, selectable, b)``: ``selectable = available & ~labelled``
     (``available`` defaults to ``~labelled``)."""
     phi = _validate(phi)
-    labelled, selectable = _selectable(labelled, available, phi.shape[0])
-    b = check.batch_size(b, selectable, on_trace="skip")
-    return phi, labelled, selectable, b
+    labelled, selectable_N = selection_masks(labelled, available, phi.shape[0])
+    b = check.batch_size(b, selectable_N, on_trace="skip")
+    return phi, labelled, selectable_N, b
 
 
 def _require(budget: memory.Budget, words: int, phi: Array, method: str) -> None:
@@ -213,7 +209,7 @@ def _maxdet(phi_N_P: Array, selectable_N: Array, noise: Array, *, b: int) -> Arr
         return var_N - update_N**2, factors_B_N.at[count].set(update_N), count + 1
 
     state = (_diag(phi_N_P) + noise, jnp.zeros((b, N), dtype), 0)
-    return _greedy(choose, update, state, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
+    return greedy(choose, update, state, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
 
 
 def maxdet_words(N: int, b: int) -> int:
@@ -323,7 +319,7 @@ def _nearest_labelled(
 
     def block(rows_R, valid_R, carry):
         min_sq_N, nearest_N = carry
-        sq_R_N = jnp.where(valid_R[:, None], _sq_dists(phi_N_P[rows_R], phi_N_P), jnp.inf)
+        sq_R_N = jnp.where(valid_R[:, None], sq_dists(phi_N_P[rows_R], phi_N_P), jnp.inf)
         block_min_N = jnp.min(sq_R_N, axis=0)
         closer_N = block_min_N < min_sq_N
         return (
@@ -339,7 +335,7 @@ def _nearest_labelled(
 
 def _closer(min_sq_N: Array, phi_N_P: Array, new: Array) -> tuple[Array, Array]:
     """Distances to the new centre ``new``; mask of points strictly closer to it."""
-    sq_N = _sq_dist_to(phi_N_P, phi_N_P[new])
+    sq_N = sq_dist_to(phi_N_P, phi_N_P[new])
     return sq_N, sq_N < min_sq_N
 
 
@@ -359,9 +355,9 @@ def _maxdist(
         return _or_first(i, has_labelled, first, jnp.argmax(masked(min_sq_N, available_N)))
 
     def update(min_sq_N, new):
-        return jnp.minimum(min_sq_N, _sq_dist_to(phi_N_P, phi_N_P[new]))
+        return jnp.minimum(min_sq_N, sq_dist_to(phi_N_P, phi_N_P[new]))
 
-    return _greedy(choose, update, min_sq_N, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
+    return greedy(choose, update, min_sq_N, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
 
 
 @_METHODS.register("maxdist")
@@ -413,9 +409,9 @@ def _kmeanspp(
         return _or_first(i, has_labelled, first, pick)
 
     def update(min_sq_N, new):
-        return jnp.minimum(min_sq_N, _sq_dist_to(phi_N_P, phi_N_P[new]))
+        return jnp.minimum(min_sq_N, sq_dist_to(phi_N_P, phi_N_P[new]))
 
-    return _greedy(choose, update, min_sq_N, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
+    return greedy(choose, update, min_sq_N, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
 
 
 @_METHODS.register("kmeanspp", random=True)
@@ -481,7 +477,7 @@ def _lcmd(
         return jnp.where(closer_N, sq_N, min_sq_N), jnp.where(closer_N, new_centre, centre_N)
 
     state = (min_sq_N, centre_N)
-    return _greedy(choose, update, state, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
+    return greedy(choose, update, state, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
 
 
 @_METHODS.register("lcmd")
@@ -548,7 +544,7 @@ def _frankwolfe(phi_N_P: Array, selectable_N: Array, *, b: int) -> Array:
         return embedding_P + gamma * direction_P
 
     embedding_P = jnp.zeros(phi_N_P.shape[1], dtype)
-    return _greedy(choose, update, embedding_P, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
+    return greedy(choose, update, embedding_P, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
 
 
 def frankwolfe_words(N: int, P: int) -> int:

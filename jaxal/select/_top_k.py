@@ -60,7 +60,8 @@ def _top_k_chunked(scores_N: Array, available_N: Array, *, b: int, chunk: int) -
         return best_B, jnp.concatenate([index_B, start + position_B])[merged_B]
 
     best = (jnp.full((b,), -jnp.inf, scores_N.dtype), jnp.zeros((b,), jnp.int32))
-    return _sentinel(*jax.lax.fori_loop(0, -(-N // chunk), merge, best), N)
+    best_B, index_B = jax.lax.fori_loop(0, -(-N // chunk), merge, best)
+    return _sentinel(best_B, index_B, N)
 
 
 def _sentinel(best_B: Array, index_B: Array, N: int) -> Array:

@@ -1,4 +1,6 @@
-"""Entropy primitives (0 log 0 = 0; log-probabilities of -inf are allowed).
+"""Entropy and information of posterior samples: the unchecked primitives behind
+:mod:`jaxal.scores` (which validates its input), shared by the selections, the loop and the
+benchmarks (0 log 0 = 0; log-probabilities of -inf are allowed).
 
 The per-point scores need two statistics of the ``K`` samples: the predictive
 ``pbar = (1/K) sum_k p_k`` and the mean ``(1/K) sum_k sum_c p_k log p_k``. Both come from one
