@@ -139,3 +139,20 @@ def two_blobs(N, *, centre, std, dtype=None):
     centres_N_2 = jnp.where(y_N[:, None] == 1, centre, -centre) * jnp.ones((1, 2))
     x_N_2 = centres_N_2 + std * jax.random.normal(jax.random.key(0), (N, 2))
     return (x_N_2 if dtype is None else x_N_2.astype(dtype)), y_N
+
+
+def sparse_log_probs(rng, K, N, C, *, zero_fraction=0.6):
+    """``[K, N, C]`` log-probs with about ``zero_fraction`` of the probabilities exactly 0."""
+    logits = rng.standard_normal((K, N, C))
+    keep = rng.integers(0, C, (K, N, 1)) == np.arange(C)  # one class stays possible
+    logits = np.where((rng.random((K, N, C)) < zero_fraction) & ~keep, -np.inf, logits)
+    return logits - np.log(np.sum(np.exp(logits), axis=-1, keepdims=True))
+
+
+def assert_valid_batch(indices, scores, available, b, *, tolerance=1e-9):
+    """Distinct available indices, finite scores, a non-decreasing joint mutual information."""
+    indices = np.asarray(indices)
+    assert len(set(indices.tolist())) == b, indices
+    assert np.asarray(available)[indices].all(), indices
+    assert np.isfinite(scores).all(), scores
+    assert np.all(np.diff(scores) >= -tolerance), scores

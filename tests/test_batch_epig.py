@@ -249,33 +249,16 @@ def one_hot_problem():
     return pool, pool[:, ::3]
 
 
-def sparse_log_probs(rng, K, N, C, *, zero_fraction=0.6):
-    """``[K, N, C]`` log-probs with about ``zero_fraction`` of the probabilities exactly 0."""
-    logits = rng.standard_normal((K, N, C))
-    keep = rng.integers(0, C, (K, N, 1)) == np.arange(C)  # one class stays possible
-    logits = np.where((rng.random((K, N, C)) < zero_fraction) & ~keep, -np.inf, logits)
-    return logits - np.log(np.sum(np.exp(logits), axis=-1, keepdims=True))
-
-
-def assert_valid_batch(indices, scores, available, b, *, tolerance=1e-9):
-    """Distinct available indices, finite scores, a non-decreasing joint EPIG."""
-    indices = np.asarray(indices)
-    assert len(set(indices.tolist())) == b, indices
-    assert np.asarray(available)[indices].all(), indices
-    assert np.isfinite(scores).all(), scores
-    assert np.all(np.diff(scores) >= -tolerance), scores
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_many_zero_probabilities_on_the_exact_path(dtype, rng):
     available = np.arange(12) >= 4
     pool, target = one_hot_problem()
     indices, scores = batch_epig(pool.astype(dtype), target.astype(dtype), 5, available=available)
-    assert_valid_batch(indices, scores, available, 5)
+    reference.assert_valid_batch(indices, scores, available, 5)
     want = [epig_of_set(pool, target, list(np.asarray(indices[: i + 1]))) for i in range(5)]
     np.testing.assert_allclose(scores, want, atol=TOLERANCE[dtype])
-    pool = sparse_log_probs(rng, K=5, N=6, C=3)
-    target = np.concatenate([pool[:, :2], sparse_log_probs(rng, K=5, N=2, C=3)], axis=1)
+    pool = reference.sparse_log_probs(rng, K=5, N=6, C=3)
+    target = np.concatenate([pool[:, :2], reference.sparse_log_probs(rng, K=5, N=2, C=3)], axis=1)
     want_indices, want_scores = greedy_brute_force(pool, target, 3, available[6:])
     indices, scores = batch_epig(
         pool.astype(dtype), target.astype(dtype), 3, available=available[6:]
@@ -286,12 +269,12 @@ def test_many_zero_probabilities_on_the_exact_path(dtype, rng):
 
 def test_many_zero_probabilities_on_the_sampled_path(key, rng):
     available = np.arange(12) >= 4
-    sparse = jnp.asarray(sparse_log_probs(rng, K=8, N=12, C=3))
+    sparse = jnp.asarray(reference.sparse_log_probs(rng, K=8, N=12, C=3))
     for pool, target in (one_hot_problem(), (sparse, sparse[:, ::3])):
         indices, scores = batch_epig(
             pool, target, 4, key=key, num_samples=2000, max_exact_configs=1, available=available
         )
-        assert_valid_batch(indices, scores, available, 4, tolerance=0.02)
+        reference.assert_valid_batch(indices, scores, available, 4, tolerance=0.02)
         exact = [epig_of_set(pool, target, list(np.asarray(indices[: i + 1]))) for i in range(4)]
         np.testing.assert_allclose(scores, exact, atol=0.03)
 

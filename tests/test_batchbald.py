@@ -145,23 +145,6 @@ def one_hot_pool():
     return jnp.log(jax.nn.one_hot(labels_K_N, 3))
 
 
-def sparse_log_probs(rng, K, N, C, *, zero_fraction=0.6):
-    """``[K, N, C]`` log-probs with about ``zero_fraction`` of the probabilities exactly 0."""
-    logits = rng.standard_normal((K, N, C))
-    keep = rng.integers(0, C, (K, N, 1)) == np.arange(C)  # one class stays possible
-    logits = np.where((rng.random((K, N, C)) < zero_fraction) & ~keep, -np.inf, logits)
-    return logits - np.log(np.sum(np.exp(logits), axis=-1, keepdims=True))
-
-
-def assert_valid_batch(indices, scores, available, b, *, tolerance=1e-9):
-    """Distinct available indices, finite scores, a non-decreasing joint MI."""
-    indices = np.asarray(indices)
-    assert len(set(indices.tolist())) == b, indices
-    assert np.asarray(available)[indices].all(), indices
-    assert np.isfinite(scores).all(), scores
-    assert np.all(np.diff(scores) >= -tolerance), scores
-
-
 @pytest.mark.parametrize("lazy", [True, False], ids=["lazy", "full"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_zero_probability_configurations_on_the_exact_path(dtype, lazy, rng):
@@ -170,12 +153,12 @@ def test_zero_probability_configurations_on_the_exact_path(dtype, lazy, rng):
     pool = one_hot_pool()
     available = np.arange(12) >= 4
     indices, scores = jaxal.select.batchbald(pool.astype(dtype), 5, available=available, lazy=lazy)
-    assert_valid_batch(indices, scores, available, 5)
+    reference.assert_valid_batch(indices, scores, available, 5)
     want = [reference.joint_mutual_information(pool, indices[: i + 1]) for i in range(5)]
     np.testing.assert_allclose(scores, want, atol=TOLERANCE[dtype])
     np.testing.assert_allclose(scores[1:], np.log(4.0), atol=TOLERANCE[dtype])
     # Many exact zeros without ties: the brute-force greedy selection itself.
-    sparse = sparse_log_probs(rng, K=6, N=9, C=3)
+    sparse = reference.sparse_log_probs(rng, K=6, N=9, C=3)
     want_indices, want_scores = reference.batchbald_brute_force(sparse, 4, available[:9])
     indices, scores = jaxal.select.batchbald(
         jnp.asarray(sparse.astype(dtype)), 4, available=available[:9], lazy=lazy
@@ -187,11 +170,11 @@ def test_zero_probability_configurations_on_the_exact_path(dtype, lazy, rng):
 @pytest.mark.parametrize("lazy", [True, False], ids=["lazy", "full"])
 def test_zero_probability_configurations_on_the_sampled_path(lazy, key, rng):
     available = np.arange(12) >= 4
-    for pool in (one_hot_pool(), jnp.asarray(sparse_log_probs(rng, K=8, N=12, C=3))):
+    for pool in (one_hot_pool(), jnp.asarray(reference.sparse_log_probs(rng, K=8, N=12, C=3))):
         indices, scores = jaxal.select.batchbald(
             pool, 5, key=key, num_samples=4000, max_exact_configs=1, available=available, lazy=lazy
         )
-        assert_valid_batch(indices, scores, available, 5, tolerance=0.02)
+        reference.assert_valid_batch(indices, scores, available, 5, tolerance=0.02)
         exact = [reference.joint_mutual_information(pool, indices[: i + 1]) for i in range(5)]
         np.testing.assert_allclose(scores, exact, atol=0.05)
 
