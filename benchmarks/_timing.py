@@ -5,8 +5,15 @@ as ``compile_s``). Every call is blocked with :func:`jax.block_until_ready` and 
 :func:`time.perf_counter`. After one warm-up call, the call is repeated ``repeats`` times or
 until the timed runs have used ``budget_s`` seconds (always at least one timed run); a warm-up
 longer than ``budget_s`` is itself the one run, so a slow call is not made twice more. Each
-:class:`Timing` records the 1-minute load average (:func:`os.getloadavg`) when it began: a busy
-machine slows every figure.
+:class:`Timing` records the 1-minute load average (:func:`os.getloadavg`) when it began and the
+highest seen before each run: a busy machine slows every figure, and not evenly (torch's
+threads lose far more to other processes than XLA's: the same BatchBALD pair measured 47x at
+load 7 and 6.8x at load 2).
+
+Comparisons between libraries therefore use :func:`time_interleaved`: the calls take turns
+(round ``r`` times every call once, in an order rotated each round), so each library sees the
+same machine, and a comparison whose load average rose above :data:`QUIET_LOAD` is flagged as
+loaded (:func:`is_quiet`); :func:`quietest` repeats a loaded comparison and keeps the quietest.
 """
 
 import dataclasses
@@ -36,6 +43,8 @@ class Timing:
     output: object
     compile_s: float | None = None
     compiled: object = None
+    load_max: float | None = None
+    """The highest 1-minute load average seen before any timed run (``None``: not tracked)."""
 
 
 def time_call(call: Callable[[], object]) -> tuple[float, object]:
@@ -71,6 +80,87 @@ def time_compiled(fn: Callable, *args, repeats: int, budget_s: float = math.inf)
     compile_s = time.perf_counter() - start
     timing = time_repeats(lambda: compiled(*args), repeats=repeats, budget_s=budget_s)
     return dataclasses.replace(timing, compile_s=compile_s, compiled=compiled)
+
+
+QUIET_LOAD = 1.0
+"""The 1-minute load average above which a comparison is flagged as taken on a loaded machine
+(on 2 cores, one other busy process already reads 1)."""
+
+
+def is_quiet(timings: dict[str, Timing]) -> bool:
+    """Whether every run of the timings began at a load average of at most :data:`QUIET_LOAD`."""
+    return _peak_load(timings) <= QUIET_LOAD
+
+
+def time_interleaved(
+    calls: dict[str, Callable[[], object]], *, repeats: int, budget_s: float = math.inf
+) -> dict[str, Timing]:
+    """Time several calls taking turns: one warm-up each, then rounds of one run per call.
+
+    Round ``r`` runs the calls in their order rotated by ``r`` (no library always goes first
+    after another's memory traffic), until ``repeats`` rounds or until a round has used
+    ``budget_s`` seconds in all (at least one round). A call whose warm-up alone exceeds
+    ``budget_s / len(calls)`` is not repeated: its warm-up is its one run. Each
+    :class:`Timing` records the load average at the first round and the highest before any
+    of its runs (``load_max``).
+    """
+    names = list(calls)
+    share_s = budget_s / len(names)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    outputs: dict[str, object] = {}
+    loads: dict[str, list[float]] = {name: [] for name in names}
+    single = set()
+    for name in names:
+        loads[name].append(os.getloadavg()[0])
+        seconds, outputs[name] = time_call(calls[name])
+        if seconds > share_s:
+            times[name].append(seconds)
+            single.add(name)
+    start_load = os.getloadavg()[0]
+    used_s = 0.0
+    for r in range(repeats):
+        if len(single) == len(names):
+            break
+        order = names[r % len(names) :] + names[: r % len(names)]
+        for name in order:
+            if name not in single:
+                loads[name].append(os.getloadavg()[0])
+                seconds, outputs[name] = time_call(calls[name])
+                times[name].append(seconds)
+                used_s += seconds
+        if used_s >= budget_s:
+            break
+    return {
+        name: Timing(
+            min(times[name]),
+            statistics.median(times[name]),
+            len(times[name]),
+            start_load,
+            outputs[name],
+            load_max=max(loads[name]),
+        )
+        for name in names
+    }
+
+
+def quietest(
+    measure: Callable[[], dict[str, Timing]], *, attempts: int, wait_s: float = 30.0
+) -> tuple[dict[str, Timing], int]:
+    """``(timings, attempts made)``: ``measure()`` repeated while it is loaded
+    (:func:`is_quiet`), up to ``attempts`` times ``wait_s`` apart; the quietest is kept."""
+    best = measure()
+    made = 1
+    while not is_quiet(best) and made < attempts:
+        time.sleep(wait_s)
+        again = measure()
+        made += 1
+        if _peak_load(again) < _peak_load(best):
+            best = again
+    return best, made
+
+
+def _peak_load(timings: dict[str, Timing]) -> float:
+    return max(t.load_max or t.load_average for t in timings.values())
 
 
 def machine() -> dict:

@@ -42,7 +42,15 @@ os.environ.setdefault("TQDM_DISABLE", "1")  # batchbald_redux draws progress bar
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-from _timing import machine, time_compiled, time_repeats  # noqa: E402  (benchmarks/_timing.py)
+from _timing import (  # noqa: E402  (benchmarks/_timing.py)
+    QUIET_LOAD,
+    Timing,
+    is_quiet,
+    machine,
+    quietest,
+    time_compiled,
+    time_interleaved,
+)
 
 import jaxal  # noqa: E402
 from jaxal.select._batchbald import num_exact_steps  # noqa: E402
@@ -86,10 +94,32 @@ def make_log_probs(N: int, num_classes: int = C, seed: int = SEED) -> np.ndarray
 
 
 def jaxal_layout(log_probs_N_K_C: np.ndarray) -> jax.Array:
-    """The ``[K, N, C]`` device copy jaxal takes."""
+    """The ``[K, N, C]`` copy jaxal takes, on jax's default device (``--device``)."""
     return jax.device_put(np.ascontiguousarray(log_probs_N_K_C.transpose(1, 0, 2)))
 
 
+TORCH_DEVICE = {"cpu": "cpu", "gpu": "cuda"}
+"""The peers' torch device for each ``--device``."""
+
+
+def torch_layout(log_probs_N_K_C: np.ndarray, device: str):
+    """The ``[N, K, C]`` torch tensor batchbald_redux takes, on ``--device``."""
+    import torch
+
+    return torch.from_numpy(log_probs_N_K_C).to(TORCH_DEVICE[device])
+
+
+def comparison_record(timings: dict[str, Timing], attempts: int) -> dict:
+    """The load averages of an interleaved comparison and whether it was quiet."""
+    return {
+        "load_average_start": min(t.load_average for t in timings.values()),
+        "load_average_max": max(t.load_max or t.load_average for t in timings.values()),
+        "quiet": is_quiet(timings),
+        "attempts": attempts,
+    }
+
+
+@contextlib.contextmanager
 def toma_gc(enabled: bool):
     """Turn toma's per-chunk ``gc.collect()`` (batchbald_redux's chunking) on or off.
 
@@ -134,50 +164,55 @@ def jaxal_bald_top_k(log_probs_K_N_C: jax.Array) -> jax.Array:
     return jaxal.select.top_k(jaxal.scores.bald(log_probs_K_N_C), BALD_B)
 
 
-def bald_benchmark(N: int, repeats: int, memory: bool) -> dict:
-    """jaxal bald + top_k vs batchbald_redux ``get_bald_batch`` vs baal ``BALD().get_ranks``."""
-    import torch
+def bald_benchmark(N: int, repeats: int, memory: bool, *, device: str, attempts: int) -> dict:
+    """jaxal bald + top_k vs batchbald_redux ``get_bald_batch`` (with and without toma's gc)
+    vs baal ``BALD().get_ranks``, interleaved (:func:`time_interleaved`)."""
     from batchbald_redux.batchbald import get_bald_batch
 
     BALD = load_baal_bald()
 
     log_probs_N_K_C = make_log_probs(N)
     log_probs_K_N_C = jaxal_layout(log_probs_N_K_C)
-    torch_N_K_C = torch.from_numpy(log_probs_N_K_C)
+    torch_N_K_C = torch_layout(log_probs_N_K_C, device)
     probs_N_C_K = np.ascontiguousarray(np.exp(log_probs_N_K_C).transpose(0, 2, 1))
     heuristic = BALD()
-
-    jaxal_t = time_compiled(jaxal_bald_top_k, log_probs_K_N_C, repeats=repeats, budget_s=30)
+    start = time.perf_counter()
+    compiled = jax.jit(jaxal_bald_top_k).lower(log_probs_K_N_C).compile()
+    compile_s = time.perf_counter() - start
 
     def redux():
         return get_bald_batch(torch_N_K_C, BALD_B).indices
 
-    redux_t = time_repeats(redux, repeats=repeats, budget_s=30)
-    with toma_gc(enabled=False):
-        redux_no_gc_t = time_repeats(redux, repeats=repeats, budget_s=30)
-    baal_t = time_repeats(
-        lambda: heuristic.get_ranks(probs_N_C_K)[0][:BALD_B], repeats=repeats, budget_s=30
-    )
+    def redux_no_gc():
+        with toma_gc(enabled=False):
+            return redux()
 
-    top_jaxal = [int(i) for i in jaxal_t.output]
-    top_redux = [int(i) for i in redux_t.output]
-    top_baal = [int(i) for i in baal_t.output]
-    memory = peak_memory("bald", log_probs_N_K_C, BALD_B) if memory else None
+    calls = {
+        "jaxal": lambda: compiled(log_probs_K_N_C),
+        "batchbald_redux": redux,
+        "batchbald_redux_no_toma_gc": redux_no_gc,
+        "baal": lambda: heuristic.get_ranks(probs_N_C_K)[0][:BALD_B],
+    }
+    t, made = quietest(
+        lambda: time_interleaved(calls, repeats=repeats, budget_s=120), attempts=attempts
+    )
+    top = {name: [int(i) for i in t[name].output] for name in ("jaxal", "batchbald_redux", "baal")}
+    memory = peak_memory("bald", log_probs_N_K_C, BALD_B) if memory and device == "cpu" else None
+    jaxal_s = t["jaxal"].min_s
     return {
         "N": N,
         "K": K,
         "C": C,
         "b": BALD_B,
-        "jaxal": {"run_s": jaxal_t.min_s, "compile_s": jaxal_t.compile_s},
-        "batchbald_redux": {"run_s": redux_t.min_s, "runs": redux_t.runs},
-        "batchbald_redux_no_toma_gc": {"run_s": redux_no_gc_t.min_s, "runs": redux_no_gc_t.runs},
-        "baal": {"run_s": baal_t.min_s, "runs": baal_t.runs},
-        "ratio_redux_over_jaxal": redux_t.min_s / jaxal_t.min_s,
-        "ratio_redux_no_toma_gc_over_jaxal": redux_no_gc_t.min_s / jaxal_t.min_s,
-        "ratio_baal_over_jaxal": baal_t.min_s / jaxal_t.min_s,
-        "top_k": {"jaxal": top_jaxal, "batchbald_redux": top_redux, "baal": top_baal},
-        "top_k_equal_redux": top_jaxal == top_redux,
-        "top_k_equal_baal": top_jaxal == top_baal,
+        "jaxal": {"run_s": jaxal_s, "compile_s": compile_s, "runs": t["jaxal"].runs},
+        **{name: {"run_s": t[name].min_s, "runs": t[name].runs} for name in list(calls)[1:]},
+        "ratio_redux_over_jaxal": t["batchbald_redux"].min_s / jaxal_s,
+        "ratio_redux_no_toma_gc_over_jaxal": t["batchbald_redux_no_toma_gc"].min_s / jaxal_s,
+        "ratio_baal_over_jaxal": t["baal"].min_s / jaxal_s,
+        "top_k": top,
+        "top_k_equal_redux": top["jaxal"] == top["batchbald_redux"],
+        "top_k_equal_baal": top["jaxal"] == top["baal"],
+        **comparison_record(t, made),
         "peak_memory": memory,
     }
 
@@ -199,13 +234,22 @@ def jaxal_batchbald_fn(b: int, num_samples: int, **options) -> Callable:
 def time_jaxal_batchbald(
     log_probs_K_N_C: jax.Array, b: int, num_samples: int, repeats: int, **options
 ) -> dict:
-    """Compile and time jaxal's BatchBALD; ``options`` go to ``jaxal.select.batchbald``."""
+    """Compile and time jaxal's BatchBALD alone (the variants table); ``options`` go to
+    ``jaxal.select.batchbald``."""
     fn = jaxal_batchbald_fn(b, num_samples, **options)
     timed = time_compiled(fn, log_probs_K_N_C, jax.random.key(SEED), repeats=repeats, budget_s=60)
-    indices, scores = timed.output
+    return {
+        "compile_s": timed.compile_s,
+        "load_average": timed.load_average,
+        **jaxal_batchbald_record(timed),
+    }
+
+
+def jaxal_batchbald_record(timed: Timing) -> dict:
+    indices, scores = timed.output  # pyright: ignore[reportGeneralTypeIssues]
     return {
         "run_s": timed.min_s,
-        "compile_s": timed.compile_s,
+        "runs": timed.runs,
         "indices": [int(i) for i in indices],
         "joint_mi": float(scores[-1]),
     }
@@ -215,28 +259,6 @@ def peer_cost_units(N: int, b: int, num_classes: int, num_samples: int) -> int:
     """batchbald_redux's work, ``N K C sum_i min(C**i, M)``, to predict its run time."""
     configs = sum(min(num_classes**i, num_samples) for i in range(b))
     return N * K * num_classes * configs
-
-
-def time_redux_batchbald(
-    log_probs_N_K_C: np.ndarray, b: int, num_samples: int, repeats: int, single_above_s: float
-) -> dict:
-    """Time ``get_batchbald_batch`` at its fastest: float32 (the input's dtype), no toma gc."""
-    import torch
-    from batchbald_redux.batchbald import get_batchbald_batch
-
-    torch_N_K_C = torch.from_numpy(log_probs_N_K_C)
-    with toma_gc(enabled=False):
-        timed = time_repeats(
-            lambda: get_batchbald_batch(torch_N_K_C, b, num_samples),
-            repeats=repeats,
-            budget_s=single_above_s,
-        )
-    return {
-        "run_s": timed.min_s,
-        "runs": timed.runs,
-        "indices": [int(i) for i in timed.output.indices],
-        "joint_mi": float(timed.output.scores[-1]),
-    }
 
 
 def agreement(jaxal_r: dict, redux_r: dict, exact_steps: int) -> dict:
@@ -273,25 +295,58 @@ def batchbald_benchmark(
     budget: PeerBudget,
     single_above_s: float,
     memory_max_s: float,
+    *,
+    device: str,
+    attempts: int,
 ) -> dict:
-    """jaxal ``batchbald`` vs batchbald_redux ``get_batchbald_batch`` on one configuration."""
+    """jaxal ``batchbald`` vs batchbald_redux ``get_batchbald_batch`` (float32, the input's
+    dtype, toma's gc off: its fastest) on one configuration, interleaved; a peer run longer
+    than ``single_above_s`` is made once."""
+    from batchbald_redux.batchbald import get_batchbald_batch
+
     log_probs_N_K_C = make_log_probs(N)
-    jaxal_r = time_jaxal_batchbald(jaxal_layout(log_probs_N_K_C), b, num_samples, repeats)
-    result = {"N": N, "K": K, "C": C, "b": b, "num_samples": num_samples, "jaxal": jaxal_r}
+    log_probs_K_N_C = jaxal_layout(log_probs_N_K_C)
+    key = jax.random.key(SEED)
+    start = time.perf_counter()
+    compiled = jax.jit(jaxal_batchbald_fn(b, num_samples)).lower(log_probs_K_N_C, key).compile()
+    compile_s = time.perf_counter() - start
+    calls: dict[str, Callable[[], object]] = {"jaxal": lambda: compiled(log_probs_K_N_C, key)}
+    result = {"N": N, "K": K, "C": C, "b": b, "num_samples": num_samples}
     units = peer_cost_units(N, b, C, num_samples)
     predicted_s = budget.predict(units)
-    if predicted_s > budget.max_s:
+    skipped = predicted_s > budget.max_s
+    if not skipped:
+        torch_N_K_C = torch_layout(log_probs_N_K_C, device)
+
+        def redux():
+            with toma_gc(enabled=False):
+                return get_batchbald_batch(torch_N_K_C, b, num_samples)
+
+        calls["batchbald_redux"] = redux
+    t, made = quietest(
+        lambda: time_interleaved(calls, repeats=repeats, budget_s=2 * single_above_s),
+        attempts=attempts,
+    )
+    jaxal_r = {"compile_s": compile_s, **jaxal_batchbald_record(t["jaxal"])}
+    result |= {"jaxal": jaxal_r, **comparison_record(t, made)}
+    if skipped:
         result["batchbald_redux"] = {
             "skipped": f"predicted {predicted_s:.0f} s > --peer-max-s {budget.max_s:.0f} s "
             "(from the slowest rate of the smaller configurations)"
         }
         return result
-    redux_r = time_redux_batchbald(log_probs_N_K_C, b, num_samples, repeats, single_above_s)
+    peer = t["batchbald_redux"]
+    redux_r = {
+        "run_s": peer.min_s,
+        "runs": peer.runs,
+        "indices": [int(i) for i in peer.output.indices],  # pyright: ignore[reportAttributeAccessIssue]
+        "joint_mi": float(peer.output.scores[-1]),  # pyright: ignore[reportAttributeAccessIssue]
+    }
     budget.record(units, redux_r["run_s"])
     result["batchbald_redux"] = redux_r
     result["ratio_redux_over_jaxal"] = redux_r["run_s"] / jaxal_r["run_s"]
     result["agreement"] = agreement(jaxal_r, redux_r, num_exact_steps(C, b, num_samples))
-    if redux_r["run_s"] <= memory_max_s:  # one more peer run, in a child process
+    if redux_r["run_s"] <= memory_max_s and device == "cpu":  # one more run, in a child
         result["peak_memory"] = peak_memory("batchbald", log_probs_N_K_C, b, num_samples)
     return result
 
@@ -435,6 +490,12 @@ def _x(ratio: float | None) -> str:
     return "—" if ratio is None else f"{ratio:.1f}×"
 
 
+def _load(row: dict) -> str:
+    """The comparison's highest load average, flagged when above :data:`QUIET_LOAD`."""
+    load = row["load_average_max"]
+    return f"{load:.1f}" if row["quiet"] else f"{load:.1f} (loaded)"
+
+
 def _mib(row: dict, library: str) -> str:
     """Peak extra memory of ``library``'s call in MiB, or why it is missing."""
     record = (row.get("peak_memory") or {}).get(library)
@@ -452,8 +513,8 @@ def bald_table(rows: list[dict]) -> list[str]:
         "",
         "| N | jaxal | jaxal compile | batchbald_redux | redux, no toma gc | baal "
         "| redux / jaxal | redux no gc / jaxal | baal / jaxal | top-10 = redux | top-10 = baal "
-        "| peak MiB jaxal | peak MiB redux | peak MiB baal |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|:---:|---:|---:|---:|",
+        "| peak MiB jaxal | peak MiB redux | peak MiB baal | load |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|:---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
@@ -463,7 +524,8 @@ def bald_table(rows: list[dict]) -> list[str]:
             f"| {_x(r['ratio_redux_over_jaxal'])} | {_x(r['ratio_redux_no_toma_gc_over_jaxal'])} "
             f"| {_x(r['ratio_baal_over_jaxal'])} "
             f"| {r['top_k_equal_redux']} | {r['top_k_equal_baal']} "
-            f"| {_mib(r, 'jaxal')} | {_mib(r, 'batchbald_redux')} | {_mib(r, 'baal')} |"
+            f"| {_mib(r, 'jaxal')} | {_mib(r, 'batchbald_redux')} | {_mib(r, 'baal')} "
+            f"| {_load(r)} |"
         )
     return lines
 
@@ -474,8 +536,8 @@ def batchbald_table(rows: list[dict]) -> list[str]:
         "",
         "| N | b | M | jaxal | jaxal compile | batchbald_redux | redux / jaxal "
         "| same exact prefix | overlap | joint MI jaxal | joint MI redux "
-        "| peak MiB jaxal | peak MiB redux |",
-        "|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|---:|",
+        "| peak MiB jaxal | peak MiB redux | load |",
+        "|---:|---:|---:|---:|---:|---:|---:|:---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         peer, agree = r["batchbald_redux"], r.get("agreement")
@@ -489,7 +551,7 @@ def batchbald_table(rows: list[dict]) -> list[str]:
             f"| {r['N']:,} | {r['b']} | {r['num_samples']:,} | {_s(r['jaxal']['run_s'])} "
             f"| {_s(r['jaxal']['compile_s'])} | {peer_s} | {_x(r.get('ratio_redux_over_jaxal'))} "
             f"| {prefix} | {overlap} | {r['jaxal']['joint_mi']:.3f} | {peer_mi} "
-            f"| {_mib(r, 'jaxal')} | {_mib(r, 'batchbald_redux')} |"
+            f"| {_mib(r, 'jaxal')} | {_mib(r, 'batchbald_redux')} | {_load(r)} |"
         )
     return lines
 
@@ -500,14 +562,14 @@ def variants_table(rows: list[dict]) -> list[str]:
         f"### jaxal BatchBALD variants (N = {rows[0]['N']:,}, b = {rows[0]['b']}, "
         f"M = {rows[0]['num_samples']:,})",
         "",
-        "| lazy | block_elements | run (s) | compile (s) | run / fastest lazy |",
-        "|:---:|---:|---:|---:|---:|",
+        "| lazy | block_elements | run (s) | compile (s) | run / fastest lazy | load |",
+        "|:---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         exponent = int(np.log2(r["block_elements"]))
         lines.append(
             f"| {r['lazy']} | 2^{exponent} | {_s(r['run_s'])} | {_s(r['compile_s'])} "
-            f"| {_x(r['run_s'] / base)} |"
+            f"| {_x(r['run_s'] / base)} | {r['load_average']:.1f} |"
         )
     return lines
 
@@ -536,6 +598,11 @@ def markdown(results: dict) -> str:
         f"({m['backend']}), torch {m['torch']} ({m['torch_threads']} threads), "
         f"1-min load average at start {m['load_average_start']:.1f}. "
         f"Command: `{results['command']}`",
+        "",
+        "Each comparison runs the libraries in turn (interleaved rounds); *load* is the highest "
+        f"1-minute load average before any of its runs, and *(loaded)* marks one above "
+        f"{QUIET_LOAD} even after `--attempts` tries: its ratios are not a quiet-machine figure "
+        "(torch's threads lose far more to other processes than XLA's).",
         "",
     ]
     tables = {
@@ -579,6 +646,20 @@ def parse_args() -> argparse.Namespace:
         default=60,
         help="measure BatchBALD memory only where the peer ran faster than this",
     )
+    parser.add_argument(
+        "--device",
+        choices=sorted(TORCH_DEVICE),
+        default="cpu",
+        help="run jaxal and the torch peers on this device (gpu: jax's first GPU and cuda; "
+        "peak memory is measured on cpu only)",
+    )
+    parser.add_argument(
+        "--attempts",
+        type=int,
+        default=3,
+        help=f"repeat a comparison taken above load {QUIET_LOAD} up to this many times, "
+        "30 s apart, and keep the quietest",
+    )
     parser.add_argument("--memory-child", nargs=3, help=argparse.SUPPRESS)  # task library path
     return parser.parse_args()
 
@@ -607,6 +688,7 @@ def main() -> None:
         b = args.batch_sizes[0] if args.batch_sizes else BALD_B
         memory_child(*args.memory_child, b=b, M=args.num_samples or 0)
         return
+    jax.config.update("jax_default_device", jax.devices(args.device)[0])
     cfg = settings(args)
     M = cfg["num_samples"]
     results = {
@@ -619,7 +701,9 @@ def main() -> None:
     parts = set(args.parts)
     for N in cfg["bald_sizes"] if "bald" in parts else []:
         log(f"BALD N={N}")
-        results["bald"].append(bald_benchmark(N, args.repeats, args.memory))
+        results["bald"].append(
+            bald_benchmark(N, args.repeats, args.memory, device=args.device, attempts=args.attempts)
+        )
         save(results, args.out)
     if "exact_agreement" in parts:
         log("exact-path agreement")
@@ -642,6 +726,8 @@ def main() -> None:
                     budget,
                     args.peer_single_above_s,
                     args.memory_max_s if args.memory else -1.0,
+                    device=args.device,
+                    attempts=args.attempts,
                 )
             )
             save(results, args.out)

@@ -108,6 +108,7 @@ def first_round(
         labelled=state.labelled,
         targets=targets,
         x_test=dataset.x_test,
+        y_pool=dataset.y_pool,
     )
 
 

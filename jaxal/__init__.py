@@ -11,10 +11,12 @@ from jaxal import (
     bench as bench,
     check as check,
     chunked as chunked,
+    conformal as conformal,
     context as context,
     data as data,
     embeddings as embeddings,
     hsic as hsic,
+    information as information,
     kernel_features as kernel_features,
     kernels as kernels,
     loop as loop,
@@ -23,6 +25,9 @@ from jaxal import (
     scores as scores,
     select as select,
     strategies as strategies,
+    streaming as streaming,
+    subpool as subpool,
+    tailor as tailor,
 )
 
 try:  # one source: pyproject.toml's version, as installed
@@ -36,10 +41,12 @@ __all__ = [
     "bench",
     "check",
     "chunked",
+    "conformal",
     "context",
     "data",
     "embeddings",
     "hsic",
+    "information",
     "kernel_features",
     "kernels",
     "loop",
@@ -48,4 +55,7 @@ __all__ = [
     "scores",
     "select",
     "strategies",
+    "streaming",
+    "subpool",
+    "tailor",
 ]

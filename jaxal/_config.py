@@ -10,6 +10,7 @@ into ``jit`` as a static argument under that identity.
 
 import functools
 import hashlib
+import os
 import types
 from collections.abc import Hashable
 from typing import Any, Generic, TypeVar
@@ -127,12 +128,21 @@ def _composite(obj: Any, seen: dict[int, int]) -> Hashable:
     if isinstance(obj, set | frozenset):
         return (type(obj), frozenset(fp(item) for item in obj))
     if isinstance(obj, types.FunctionType):
+        if _is_jaxtyping_checker(obj):  # it computes what it wraps (jaxtyping's import hook)
+            return fp(obj.__wrapped__)
         return _function(obj, fp)
     if isinstance(obj, functools.partial):
         return (functools.partial, fp(obj.func), fp(obj.args), fp(obj.keywords))
     if isinstance(obj, types.MethodType):
         return (types.MethodType, fp(obj.__func__), fp(obj.__self__))
     return _Same(obj)
+
+
+def _is_jaxtyping_checker(fn: types.FunctionType) -> bool:
+    """Whether ``fn`` is jaxtyping's run-time type-checking wrapper of ``fn.__wrapped__``."""
+    return hasattr(fn, "__wrapped__") and fn.__code__.co_filename.endswith(
+        os.path.join("jaxtyping", "_decorator.py")
+    )
 
 
 def _cell(cell: types.CellType, fp) -> Hashable:

@@ -424,7 +424,7 @@ def _expected_squared_error(surrogate: tuple[ArrayLike, ArrayLike], model: Array
 
 def expected_loss(
     surrogate: LogProbs | tuple[Float[ArrayLike, "K N"], Float[ArrayLike, "K N"]],
-    model: Float[ArrayLike, "N C"] | Float[ArrayLike, "K N C"] | Float[ArrayLike, "... N"],
+    model: Float[ArrayLike, "N C"] | Float[ArrayLike, "K_model N C"] | Float[ArrayLike, "... N"],
 ) -> Float[Array, " N"]:
     r"""The model's expected loss at each pool point under a surrogate's predictive.
 

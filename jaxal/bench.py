@@ -65,7 +65,7 @@ import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
 from jaxal import check, information, loop, progress as progress_bar
-from jaxal.context import MissingSource, Round
+from jaxal.context import MissingSource, Round, masked_labels
 from jaxal.data import Dataset
 from jaxal.posterior import Posterior
 from jaxal.strategies import Strategy, get as get_strategy
@@ -368,6 +368,7 @@ class _State(NamedTuple):
     x_target: Array
     embeddings: Array | None
     labelled: Array
+    labels: Array
     key: Key
 
 
@@ -395,6 +396,7 @@ def _states(cache: Cache, key: Key, *, num_targets: int) -> list[_State]:
                 x_target=_float32(cache.x_test[target_M]),
                 embeddings=embeddings,
                 labelled=jnp.asarray(cache.labelled[t, s]),
+                labels=masked_labels(jnp.asarray(cache.y_pool), jnp.asarray(cache.labelled[t, s])),
                 key=round_key,
             )
         )

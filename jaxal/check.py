@@ -96,6 +96,19 @@ def float_array(x: ArrayLike, name: str) -> Array:
     return x
 
 
+def points(x: ArrayLike, name: str = "phi") -> Array:
+    """A ``[N, D]`` matrix of points (features, embeddings or inputs): floating, rank 2,
+    ``N >= 1``, finite. Shapes and dtypes are checked always; finiteness when concrete."""
+    x = float_array(x, name)
+    if x.ndim != 2:
+        raise ValueError(
+            f"{name} must have shape [N, D] (rank 2, one row per point); got {x.shape}"
+        )
+    if x.shape[0] < 1:
+        raise ValueError(f"{name} is empty (N = 0 rows); it needs at least one point")
+    return finite(x, name, on_trace="skip")
+
+
 @jax.jit
 def _log_probs_stats(log_probs: Array) -> tuple[Array, Array, Array]:
     has_nan = jnp.isnan(log_probs).any()
@@ -194,19 +207,25 @@ def scores(
     return x
 
 
+def boolean_mask(value: ArrayLike | None, num_points: int, name: str, *, default: bool) -> Array:
+    """Validate a boolean ``[N]`` mask named ``name``; ``None`` is ``default`` everywhere."""
+    if value is None:
+        return jnp.full((num_points,), default)
+    if not isinstance(value, jax.Array):
+        value = jnp.asarray(value)
+    if value.dtype != jnp.bool_:
+        raise TypeError(f"{name} must be a boolean mask; got dtype {value.dtype}")
+    if value.shape != (num_points,):
+        raise ValueError(
+            f"{name} must have shape [N] = ({num_points},), one flag per pool point; "
+            f"got {value.shape}"
+        )
+    return value
+
+
 def available(mask: ArrayLike | None, num_points: int, *, on_trace: OnTrace = "checkify") -> Array:
     """Validate a boolean ``[N]`` availability mask (``None`` means every point is available)."""
-    if mask is None:
-        return jnp.ones((num_points,), dtype=bool)
-    if not isinstance(mask, jax.Array):
-        mask = jnp.asarray(mask)
-    if mask.dtype != jnp.bool_:
-        raise TypeError(f"available must be a boolean mask; got dtype {mask.dtype}")
-    if mask.shape != (num_points,):
-        raise ValueError(
-            f"available must have shape [N] = ({num_points},), one flag per pool point; "
-            f"got {mask.shape}"
-        )
+    mask = boolean_mask(mask, num_points, "available", default=True)
     require(
         mask.any(), "available has no True entry: the pool is empty or fully labelled", on_trace
     )

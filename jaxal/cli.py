@@ -5,6 +5,7 @@
     jaxal run --dataset repeated-digits --strategy batchbald --posterior ensemble \\
               --rounds 20 --batch 10 --seeds 5 --out results/x
     jaxal resume results/x          # after Ctrl-C or a kill: continues where it stopped
+    jaxal run --strategy vessal --stream --budget 120 --chunk 100 --out results/s  # one pass
     jaxal plot results/x results/y  # overlays runs (mean and spread over seeds)
     jaxal list                      # strategies, posteriors, datasets
     jaxal bench                     # replay every strategy on cached posteriors (seconds)
@@ -47,7 +48,16 @@ from rich.markup import escape
 from rich.table import Table
 
 import jaxal
-from jaxal import bench as bench_module, check, data, loop, plot as plots, posterior, strategies
+from jaxal import (
+    bench as bench_module,
+    check,
+    data,
+    loop,
+    plot as plots,
+    posterior,
+    strategies,
+    streaming,
+)
 from jaxal.context import Targets
 
 matplotlib.use("Agg")
@@ -63,6 +73,7 @@ class RunConfig:
 
     dataset: str = "digits"
     strategy: str = "bald"
+    inner: str | None = None  # the inner strategy of a wrapper strategy (e.g. anchoral)
     posterior: str = "ensemble"
     rounds: int = 10
     batch: int = 10
@@ -76,6 +87,7 @@ class RunConfig:
     learning_rate: float = 1e-3
     targets: Literal["pool", "test"] = "pool"
     num_targets: int = 100
+    candidates: str = ""  # TAILOR's candidate strategies, comma-separated ("": the default)
 
     @property
     def task(self) -> str:
@@ -91,8 +103,16 @@ class RunConfig:
             options = accepted(task)["strategies" if kind == "strategy" else "posteriors"]
             if name not in options:
                 raise ValueError(f"unknown {task} {kind} {name!r}; choose one of {options}")
+        if self.inner is not None:
+            wrappers, options = strategies.WRAPPERS.names(), accepted(task)["strategies"]
+            if self.strategy not in wrappers:
+                raise ValueError(f"--inner needs --strategy in {wrappers}; got {self.strategy!r}")
+            if self.inner not in options:
+                raise ValueError(f"unknown {task} --inner {self.inner!r}; choose one of {options}")
         if self.targets not in ("pool", "test"):
             raise ValueError(f"targets must be 'pool' or 'test'; got {self.targets!r}")
+        if self.candidates and self.strategy != "tailor":
+            raise ValueError(f"--candidates is TAILOR's; got --strategy {self.strategy!r}")
         for name in ("seeds", "samples", "hidden", "steps", "minibatch", "num_targets"):
             check.integer(getattr(self, name), name)
 
@@ -132,7 +152,11 @@ class _Experiment:
             batch_size=config.minibatch,
             learning_rate=config.learning_rate,
         )
-        self.strategy = strategies.get(config.strategy)
+        self.strategy = strategies.get(
+            config.strategy if config.inner is None else f"{config.strategy}:{config.inner}"
+        )
+        if config.candidates:
+            self.strategy = strategies.tailor(config.candidates.split(","))
         source = self.dataset.x_pool if config.targets == "pool" else self.dataset.x_test
         self.targets = Targets(config.targets, min(config.num_targets, source.shape[0]))
 
@@ -146,6 +170,7 @@ class _Experiment:
             rounds=c.rounds,
             b=c.batch,
             seeds=c.seeds,
+            strategy=self.strategy,  # its memory across rounds, if any (resume's `like`)
         )
 
     def labels(self) -> list[int]:
@@ -371,6 +396,9 @@ def run(
     out: Annotated[Path, typer.Option(help="Run directory (must not hold a run).")],
     dataset: Annotated[str, typer.Option(help="See `jaxal list`.")] = RunConfig.dataset,
     strategy: Annotated[str, typer.Option(help="See `jaxal list`.")] = RunConfig.strategy,
+    inner: Annotated[
+        str | None, typer.Option(help="Inner strategy of a wrapper (--strategy anchoral).")
+    ] = RunConfig.inner,
     posterior_name: Annotated[
         str, typer.Option("--posterior", help="See `jaxal list`.")
     ] = RunConfig.posterior,
@@ -390,11 +418,34 @@ def run(
     config_file: Annotated[
         Path | None, typer.Option("--config", help="JSON file of RunConfig fields; flags win.")
     ] = None,
+    candidates: Annotated[
+        str, typer.Option(help="TAILOR's candidate strategies, e.g. bald,badge,coreset.")
+    ] = RunConfig.candidates,
+    stream: Annotated[
+        bool,
+        typer.Option(
+            "--stream",
+            help="Stream the pool once in chunks, deciding each point on arrival (needs "
+            "--strategy vessal; not checkpointed).",
+        ),
+    ] = False,
+    chunk: Annotated[
+        int, typer.Option(help="--stream: points read per chunk, each followed by a refit.")
+    ] = 100,
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            help="--stream: labels in all, the initial ones included (default: initial + "
+            "rounds * batch); query rate (budget - initial) / (N - initial)."
+        ),
+    ] = None,
 ) -> None:
     """Run an active-learning experiment; checkpoints every round."""
     flags = dict(
+        candidates=candidates,
         dataset=dataset,
         strategy=strategy,
+        inner=inner,
         posterior=posterior_name,
         rounds=rounds,
         batch=batch,
@@ -421,15 +472,66 @@ def run(
             settings = _read_json(config_file, "fix it or drop --config")
         source = f"--config {config_file}" if config_file is not None else "the flags"
         config = RunConfig.from_settings({**settings, **given}, source)
+        if stream and config.strategy != "vessal":
+            raise ValueError(
+                f"--stream decides each point on arrival, which only --strategy vessal does; "
+                f"got --strategy {config.strategy}"
+            )
         experiment = _Experiment(config)
+        if stream:
+            budget = config.initial + config.rounds * config.batch if budget is None else budget
+            streaming.check_settings(
+                experiment.dataset.x_pool.shape[0],
+                budget=budget,
+                initial=config.initial,
+                chunk_size=chunk,
+            )
     except (OSError, ValueError, TypeError) as error:
         _fail(error)
+    if stream:
+        assert budget is not None  # set above
+        _stream(out, experiment, chunk=chunk, budget=budget)
+        return
     with _locked(out, create=True), _interruptible(out) as stop_if_asked:
         if (out / "config.json").exists() or (out / "checkpoints").exists():
             _fail(ValueError(f"{out} already holds a run; continue it with `jaxal resume {out}`"))
         record = {"jaxal_version": jaxal.__version__, "config": dataclasses.asdict(config)}
         _write_json(out / "config.json", record)  # first: a run stopped in its fit resumes
         _advance(out, experiment, experiment.init(), stop_if_asked)
+
+
+def _stream(out: Path, experiment: _Experiment, *, chunk: int, budget: int) -> None:
+    """``jaxal run --stream``: one pass of the pool (:func:`jaxal.streaming.run`), then
+    ``results.json`` (curves per chunk; ``labels``: the mean over seeds) and ``curves.png``."""
+    c = experiment.config
+    with _locked(out, create=True), _interruptible(out) as stop_if_asked:
+        if (out / "results.json").exists() or (out / "checkpoints").exists():
+            _fail(ValueError(f"{out} already holds a run; choose another --out"))
+        assert isinstance(experiment.dataset, data.Dataset)  # vessal's task: classification
+        state = streaming.run(
+            experiment.dataset,
+            key=jax.random.key(c.seed + 1),
+            posterior=experiment.posterior,
+            budget=budget,
+            initial=c.initial,
+            chunk_size=chunk,
+            seeds=c.seeds,
+            on_chunk=lambda _: stop_if_asked(),
+            progress=f"{c.strategy} stream x {c.seeds} seeds",
+        )
+        labelled = np.asarray(state.labels)
+        record = {
+            "jaxal_version": jaxal.__version__,
+            "config": dataclasses.asdict(c),
+            "stream": {"chunk": chunk, "budget": budget, "sampler": "vessal"},
+            "labels": np.round(labelled.mean(axis=0)).astype(int).tolist(),
+            "labelled": labelled.tolist(),
+            "metrics": {name: np.asarray(v).tolist() for name, v in state.metrics.items()},
+            "acquired": np.asarray(state.acquired).tolist(),
+        }
+        _write_json(out / "results.json", record)
+        _plot([out], out / "curves.png")
+        console.print(_summary([out]))
 
 
 @app.command()

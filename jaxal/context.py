@@ -28,10 +28,27 @@ targets and last-layer features alike, so an MC-dropout mask is the same sample
 :math:`\theta_k` everywhere, as EPIG's joint predictive needs), the target draw and the
 feature sketches. What a strategy asks for, and in which order, never changes the values.
 
+**Memory across rounds.** A strategy that learns across rounds (TAILOR's bandit posterior,
+the candidate-set query's calibration) keeps the single calling convention and states what
+it remembers as a fixed-shape pytree: it has an attribute ``init_memory(*, num_points,
+num_classes, rounds, b) -> pytree`` (the memory before the first round). The loop keeps that
+pytree in :attr:`jaxal.loop.LoopState.memory` (checkpointed with the rest of the state, a
+leading seed axis under ``vmap``; ``()`` for stateless strategies), hands it to the round as
+:attr:`Round.memory` and, after the call, stores what the strategy passed to
+:meth:`Round.remember` (same structure, shapes and dtypes; the old memory if it passed
+nothing). A round built without memory (a single round, the benchmark's replay) has
+``r.memory is None``: a stateful strategy then starts from its ``init_memory``. What a
+strategy learns from labels it reads from :attr:`Round.labels` in the next round, when the
+points it remembered acquiring are labelled. A strategy that asks the annotator a
+candidate-set query rather than for the label (:mod:`jaxal.conformal`) tells the loop the
+sets it shows with :meth:`Round.show_candidates`; the loop prices each acquired label with
+them (``metrics["cost"]``).
+
 Shapes: ``K`` posterior samples, ``N`` pool points, ``M`` targets, ``C`` classes, ``D``
 input dimension, ``H`` last-layer width, ``P`` feature dimension.
 """
 
+import copy
 import dataclasses
 from collections.abc import Callable
 from typing import Any, Literal
@@ -39,7 +56,7 @@ from typing import Any, Literal
 import jax
 import jax.numpy as jnp
 from einops import rearrange
-from jaxtyping import Array, Bool, Float
+from jaxtyping import Array, Bool, Float, Int
 
 from jaxal import embeddings, kernel_features
 from jaxal._registry import Registry
@@ -52,6 +69,7 @@ __all__ = [
     "Round",
     "Targets",
     "default_targets",
+    "masked_labels",
     "register_features",
 ]
 
@@ -101,6 +119,13 @@ class MissingSource(ValueError):
     a posterior without ``embed``, or of a recorded cache without them)."""
 
 
+def masked_labels(y_pool: Array, labelled: Bool[Array, " N"]) -> Array:
+    """``y_pool`` where ``labelled``; ``-1`` (integer labels) or NaN (real targets) elsewhere."""
+    y_pool = jnp.asarray(y_pool)
+    hidden = -1 if jnp.issubdtype(y_pool.dtype, jnp.integer) else jnp.nan
+    return jnp.where(labelled, y_pool, jnp.asarray(hidden, y_pool.dtype))
+
+
 def default_targets(num_points: int) -> Targets:
     """The targets when none are given: ``M = min(100, N)`` pool inputs drawn each round."""
     return Targets("pool", min(100, num_points))
@@ -113,6 +138,8 @@ _MISSING_HINT = {
     "x_target": "target inputs (jaxal.context.Targets)",
     "embeddings": "last-layer features (a posterior with `embed`, e.g. jaxal.posterior.ensemble)",
     "network": "the network's outputs (a posterior with `apply`, e.g. jaxal.posterior.ensemble)",
+    "labels": "the labelled points' labels (Round.from_posterior(..., y_pool=...))",
+    "memory": "the strategy's memory across rounds (see the module docstring)",
 }
 
 
@@ -133,6 +160,9 @@ class Round:
       x_pool: ``[N, D]`` pool inputs.
       x_target: ``[M, D]`` target inputs.
       embeddings: ``[K, N, H]`` each posterior sample's last-layer features on the pool.
+      labels: ``[N]`` the labels of the labelled points: the pool labels where ``labelled``,
+        ``-1`` (integer labels) or NaN (real targets) elsewhere, so a strategy can never read
+        an unlabelled point's label.
       network: ``(apply, params)``: ``apply(params, x [n, D]) -> [K, n, O]`` network outputs,
         differentiable in ``params`` (for the gradient features).
       features: precomputed ``{kind: [N, P]}`` (as recorded by the benchmark).
@@ -155,6 +185,8 @@ class Round:
         self.available = ~self.labelled if available is None else available & ~self.labelled
         self._sources = {k: v for k, v in sources.items() if v is not None}
         self._cache: dict[Any, Any] = {(kind,): v for kind, v in (features or {}).items()}
+        self._given_features = dict(features or {})
+        self._subpool_sources: dict[str, Callable[[Array], Callable[[], Any]]] = {}
 
     @classmethod
     def from_posterior(
@@ -168,11 +200,15 @@ class Round:
         targets: Targets | None = None,
         x_test: Float[Array, "M D"] | None = None,
         available: Bool[Array, " N"] | None = None,
+        y_pool: Array | None = None,
+        memory: Any = None,
     ) -> "Round":
         """The round of a fitted :class:`~jaxal.posterior.Posterior` (``params``) on a pool.
 
         ``targets`` (default :func:`default_targets`) says where the target inputs
-        come from; ``x_test`` is needed for ``Targets("test", ...)``.
+        come from; ``x_test`` is needed for ``Targets("test", ...)``; ``y_pool`` ``[N]``, when
+        given, offers the labelled points' labels as :attr:`labels` (masked, see the class);
+        ``memory``, a stateful strategy's memory from the previous round (:attr:`memory`).
         """
         predict_key = jax.random.fold_in(key, _PREDICT)
         if targets is None:
@@ -186,12 +222,23 @@ class Round:
             x_pool=x_pool,
             x_target=x_target,
         )
+        if y_pool is not None:
+            sources["labels"] = lambda: masked_labels(y_pool, labelled)
+        if memory is not None:
+            sources["memory"] = lambda: memory
         r = cls(key=key, labelled=labelled, available=available, **sources)
         r._sources["target"] = lambda: posterior.predict(params, r.x_target, key=predict_key)
         if posterior.embed is not None:
             r._sources["embeddings"] = lambda: posterior.embed(params, x_pool, key=predict_key)
         if posterior.apply is not None:
             r._sources["network"] = (posterior.apply, params)
+        r._subpool_sources["pool"] = lambda idx: (
+            lambda: posterior.predict(params, x_pool[idx], key=predict_key)
+        )
+        if posterior.embed is not None:
+            r._subpool_sources["embeddings"] = lambda idx: (
+                lambda: posterior.embed(params, x_pool[idx], key=predict_key)
+            )
         return r
 
     def _get(self, name: str) -> Any:
@@ -237,9 +284,51 @@ class Round:
         return self._get("x_target")
 
     @property
+    def labels(self) -> Array:
+        """``[N]`` labels of the labelled points; ``-1`` (integers) or NaN (reals) elsewhere."""
+        return self._get("labels")
+
+    @property
     def embeddings(self) -> Float[Array, "K N H"]:
         """Each posterior sample's last-layer features on the pool."""
         return self._get("embeddings")
+
+    @property
+    def network(self) -> tuple[Callable, Any]:
+        """``(apply, params)``: ``apply(params, x [n, D]) -> [K, n, O]``, the posterior samples'
+        network outputs, differentiable in ``params``."""
+        return self._get("network")
+
+    remembered: Any = None
+    """What the strategy passed to :meth:`remember` this round (``None``: nothing)."""
+
+    shown_candidates: Array | None = None
+    """``[N, C]`` the candidate sets passed to :meth:`show_candidates` (``None``: all classes)."""
+
+    @property
+    def memory(self) -> Any:
+        """The strategy's memory from the previous round (a pytree), or ``None`` when this round
+        carries none (then a stateful strategy starts from its ``init_memory``)."""
+        return self._get("memory") if "memory" in self._sources else None
+
+    def remember(self, memory: Any) -> None:
+        """Record the strategy's memory for the next round (the structure, shapes and dtypes
+        of its ``init_memory``); the loop stores it after the call."""
+        self.remembered = memory
+
+    def show_candidates(self, sets_N_C: Bool[Array, "N C"]) -> None:
+        """Record the candidate label sets the annotator is shown (``[N, C]``, per pool point):
+        the loop prices each acquired label with :func:`jaxal.conformal.query_cost`. A
+        strategy that never calls it asks for the label among all ``C`` classes."""
+        self.shown_candidates = sets_N_C
+
+    def fork(self) -> "Round":
+        """A copy of this round whose later computations are cached apart from it: for a
+        strategy run inside a ``lax.switch`` / ``lax.cond`` branch, whose traced values must not
+        leak into the other branches (what this round has computed so far is shared)."""
+        branch = copy.copy(self)
+        branch._cache = dict(self._cache)
+        return branch
 
     def features(self, kind: str, **options: Any) -> Float[Array, "N P"]:
         """Pool features of ``kind`` (one of :data:`FEATURES`' names), computed once a round.
@@ -253,6 +342,58 @@ class Round:
                 self, jax.random.fold_in(self._key, _FEATURES), **options
             )
         return self._cache[cache_key]
+
+    def subpool(self, indices: Int[Array, " S"]) -> "Round":
+        r"""This round restricted to the ``S`` pool points ``indices`` (a sub-pool, as AnchorAL's).
+
+        The sub-round's pool is ``indices``: its pool-sized sources (:attr:`pool`,
+        :attr:`x_pool`, :attr:`labelled`, :attr:`available`, :attr:`labels`,
+        :attr:`embeddings`, precomputed features) are those of the ``S`` points, in the order
+        of ``indices``, so a strategy run on it returns sub-pool indices in ``[0, S]`` (``S`` the
+        sentinel) and ``indices[...]`` maps them back. The targets (:attr:`x_target`,
+        :attr:`target`), the network and the key are this round's. Nothing is computed on the
+        whole pool: a round built :meth:`from_posterior` predicts (and embeds) on
+        ``x_pool[indices]`` only, unless this round has already computed those, which are then
+        indexed. Features that builders compute on the sub-round (:meth:`features`) are
+        computed on the sub-pool alone, so pool-relative features (e.g. a kernel scaled on the
+        pool) refer to the sub-pool. ``S`` is static: a fixed ``S`` compiles once.
+
+        Args:
+          indices: ``[S]`` distinct pool indices in ``[0, N)``.
+
+        Returns:
+          The :class:`Round` of the sub-pool.
+        """
+        indices = jnp.asarray(indices)
+        if indices.ndim != 1 or not jnp.issubdtype(indices.dtype, jnp.integer):
+            raise ValueError(
+                f"indices must be a [S] integer array of pool indices; got {indices.dtype} "
+                f"{indices.shape}"
+            )
+        axes = {"pool": 1, "x_pool": 0, "labels": 0, "embeddings": 1}  # the pool axis
+
+        def rows(name: str) -> Callable[[], Any]:
+            if name not in self._cache and name in self._subpool_sources:
+                return self._subpool_sources[name](indices)
+            axis = axes[name]
+            return lambda: jax.tree.map(lambda a: jnp.take(a, indices, axis=axis), self._get(name))
+
+        sources = {
+            name: rows(name) if name in axes else (lambda name=name: self._get(name))
+            for name in self._sources
+        }
+        sub = Round(
+            key=self._key,
+            labelled=self.labelled[indices],
+            available=self.available[indices],
+            features={kind: v[indices] for kind, v in self._given_features.items()},
+            **sources,
+        )
+        sub._subpool_sources = {
+            name: lambda idx, make=make: make(indices[idx])
+            for name, make in self._subpool_sources.items()
+        }
+        return sub
 
 
 FEATURES = Registry("feature kind")
@@ -311,7 +452,7 @@ def _gradient(r: Round, key: Key, *, dim: int = kernel_features.DEFAULT_SKETCH_D
     kernel is (an unbiased estimate of) the sum of the samples' and outputs' empirical NTKs,
     at the cost of about ``dim / O`` network linearisations of one sample.
     """
-    apply, params = r._get("network")
+    apply, params = r.network
     num_samples, _, num_outputs = jax.eval_shape(lambda: apply(params, r.x_pool[:1])).shape
 
     def outputs(p, x):

@@ -5,6 +5,7 @@ embeddings from them.
 """
 
 import jax.numpy as jnp
+from einops import rearrange
 from jaxtyping import Array, ArrayLike, Float
 
 from jaxal import check
@@ -70,4 +71,4 @@ def badge(
     C = pbar_N_C.shape[1]
     onehot_N_C = jnp.arange(C)[None, :] == jnp.argmax(pbar_N_C, axis=1)[:, None]
     residual_N_C = pbar_N_C - onehot_N_C.astype(pbar_N_C.dtype)
-    return (residual_N_C[:, :, None] * h_N_H[:, None, :]).reshape(N, C * H)
+    return rearrange(residual_N_C[:, :, None] * h_N_H[:, None, :], "n c h -> n (c h)")

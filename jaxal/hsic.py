@@ -89,19 +89,6 @@ def gaussian_kernel(x: Float[ArrayLike, "n D"], sigma: float | Array) -> Float[A
     return jnp.where(jnp.eye(x.shape[0], dtype=bool), 1.0, K_n_n)
 
 
-def _centred(K_n_n: Array) -> Array:
-    """``H K H``: subtract row and column means, add back the grand mean.
-
-    ``HSIC_b(K, L) = sum(HKH * L) / n^2``: ICAL centres one kernel once and scores many.
-    """
-    return (
-        K_n_n
-        - jnp.mean(K_n_n, axis=0, keepdims=True)
-        - jnp.mean(K_n_n, axis=1, keepdims=True)
-        + jnp.mean(K_n_n)
-    )
-
-
 class _Statistics(NamedTuple):
     """What both estimators need from ``K`` and ``L``: ``sum K*L``, row sums, diagonals."""
 

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 
 from jaxal import check
-from jaxal.typing import Array
+from jaxal.typing import Array, ArrayLike
 
 
 def xlogx(p: Array) -> Array:
@@ -27,7 +27,7 @@ def xlogx(p: Array) -> Array:
     return p * jnp.log(jnp.maximum(p, jnp.finfo(p.dtype).tiny))
 
 
-def entropy(log_p: Array, axis: int = -1) -> Array:
+def entropy(log_p: ArrayLike, axis: int = -1) -> Array:
     """``H[p] = -sum p log p`` along ``axis`` from log-probabilities, with ``0 log 0 = 0``.
 
     ``log_p`` must have a floating dtype (``TypeError`` otherwise: integers are not
@@ -39,8 +39,13 @@ def entropy(log_p: Array, axis: int = -1) -> Array:
     return -jnp.sum(jnp.where(finite, jnp.exp(safe) * safe, 0.0), axis=axis)
 
 
+@jax.jit
 def sample_moments(log_probs: Array) -> tuple[Array, Array]:
-    """``(pbar [N, C], mean_k sum_c p_k log p_k [N])`` in one pass over the ``K`` samples."""
+    """``(pbar [N, C], mean_k sum_c p_k log p_k [N])`` in one pass over the ``K`` samples.
+
+    Jitted: an eager call (a score outside ``jit``) reuses the compiled loop for the shape,
+    where a bare ``fori_loop`` would trace and compile its fresh body on every call.
+    """
     K, N, C = log_probs.shape
 
     def add_sample(k, carry):

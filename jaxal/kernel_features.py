@@ -70,11 +70,13 @@ from functools import partial
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, ArrayLike, Bool, Float, PyTree
 
 from jaxal import check
-from jaxal.kernels import _check_jacobian_options, _jacobian_features, _matmul, _stds
+from jaxal._numerics import matmul
+from jaxal.kernels import jacobian_features, jacobian_options, network_stds
 from jaxal.typing import Key
 
 DEFAULT_NOISE = 1e-6
@@ -99,30 +101,9 @@ __all__ = [
 ]
 
 
-def _validate(x: ArrayLike, name: str = "phi") -> Array:
-    """Check a ``[N, P]`` matrix of points (features or inputs): floating, rank 2, ``N >= 1``,
-    finite. Shapes and dtypes are checked always; finiteness when the array is concrete."""
-    x = check.float_array(x, name)
-    if x.ndim != 2:
-        raise ValueError(f"{name} must have rank 2 ([points, features]); got shape {x.shape}")
-    if x.shape[0] < 1:
-        raise ValueError(f"{name} is empty (N = 0 rows); it needs at least one point")
-    return check.finite(x, name, on_trace="skip")
-
-
 def _labelled(labelled: Labelled | None, N: int) -> Array:
     """Validate a bool ``[N]`` labelled mask; ``None`` is none labelled."""
-    if labelled is None:
-        return jnp.zeros((N,), bool)
-    if not isinstance(labelled, jax.Array):
-        labelled = jnp.asarray(labelled)
-    if labelled.dtype != jnp.bool_:
-        raise TypeError(f"labelled must be a boolean mask; got dtype {labelled.dtype}")
-    if labelled.shape != (N,):
-        raise ValueError(
-            f"labelled must have shape [N] = ({N},), one flag per row of phi; got {labelled.shape}"
-        )
-    return labelled
+    return check.boolean_mask(labelled, N, "labelled", default=False)
 
 
 def gradient(
@@ -162,10 +143,10 @@ def gradient(
     Returns:
       ``[N, P]`` features with ``P = O dim``.
     """
-    dim, key, batch_size = _check_jacobian_options(dim, key, batch_size, "gradient", "dim")
-    x = _validate(x, "x")
+    dim, key, batch_size = jacobian_options(dim, key, batch_size, "gradient", "dim")
+    x = check.points(x, "x")
     phi = _gradient(apply_fn, params, x, key, dim=dim, batch_size=batch_size)
-    return _validate(phi, "gradient features")
+    return check.points(phi, "gradient features")
 
 
 @partial(jax.jit, static_argnames=("apply_fn", "dim", "batch_size"))
@@ -184,7 +165,7 @@ def _gradient(
         out = apply_fn(unravel(flat), x_R_D)
         return out.reshape(out.shape[0], -1)
 
-    phi = _jacobian_features(
+    phi = jacobian_features(
         outputs, flat_params, x_N_D, projection_dim=dim, key=key, batch_size=batch_size
     )
     return phi.reshape(phi.shape[0], -1)
@@ -194,8 +175,8 @@ def nngp(
     x: Float[ArrayLike, "N D"],
     *,
     key: Key,
-    depth: int,
-    width: int = DEFAULT_SKETCH_DIM,
+    depth: int | np.integer,
+    width: int | np.integer = DEFAULT_SKETCH_DIM,
     activation: str = "relu",
     weight_std: float = 1.0,
     bias_std: float = 0.1,
@@ -231,17 +212,17 @@ def nngp(
     width = check.integer(width, "width")
     if activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}; got {activation!r}")
-    weight_std, bias_std = _stds(weight_std, bias_std)
+    weight_std, bias_std = network_stds(weight_std, bias_std)
     phi = _nngp(
         check.key(key),
-        _validate(x, "x"),
+        check.points(x, "x"),
         depth=depth,
         width=width,
         activation=activation,
         weight_std=weight_std,
         bias_std=bias_std,
     )
-    return _validate(phi, "nngp features")
+    return check.points(phi, "nngp features")
 
 
 @partial(jax.jit, static_argnames=("depth", "width", "activation", "weight_std", "bias_std"))
@@ -264,7 +245,7 @@ def _nngp(
         fan_in = post_n_H.shape[1]
         w_kernel = jax.random.normal(keys[2 * layer], (fan_in, width), dtype)
         b_kernel = jax.random.normal(keys[2 * layer + 1], (width,), dtype)
-        pre_n_H = weight_std * _matmul(post_n_H, w_kernel) / jnp.sqrt(jnp.asarray(fan_in, dtype))
+        pre_n_H = weight_std * matmul(post_n_H, w_kernel) / jnp.sqrt(jnp.asarray(fan_in, dtype))
         post_n_H = act(pre_n_H + bias_std * b_kernel[None, :])
     fan_in = post_n_H.shape[1]
     readout_n_H = weight_std * post_n_H / jnp.sqrt(jnp.asarray(fan_in, dtype))
@@ -298,7 +279,7 @@ def scale(phi: Float[ArrayLike, "N P"], *, labelled: Labelled | None = None) -> 
     >>> scale(phi, labelled=jnp.array([True, False])).tolist()
     [[1.0, 0.0], [0.0, 2.0]]
     """
-    phi = _validate(phi)
+    phi = check.points(phi)
     return _scale(phi, _labelled(labelled, phi.shape[0]))
 
 
@@ -307,11 +288,11 @@ def _sketch(phi_N_P: Array, key: Key, *, dim: int) -> Array:
     P = phi_N_P.shape[1]
     dtype = phi_N_P.dtype
     projection_P_m = jax.random.normal(key, (P, dim), dtype) / jnp.sqrt(jnp.asarray(dim, dtype))
-    return _matmul(phi_N_P, projection_P_m)
+    return matmul(phi_N_P, projection_P_m)
 
 
 def sketch(
-    phi: Float[ArrayLike, "N P"], *, key: Key, dim: int = DEFAULT_SKETCH_DIM
+    phi: Float[ArrayLike, "N P"], *, key: Key, dim: int | np.integer = DEFAULT_SKETCH_DIM
 ) -> Float[Array, "N m"]:
     r"""Gaussian random projection: :math:`\phi \to G^\top \phi / \sqrt{m}`, ``G`` ``[P, m]``.
 
@@ -327,17 +308,17 @@ def sketch(
       ``[N, m]`` features.
     """
     dim = check.integer(dim, "dim")
-    return _sketch(_validate(phi), check.key(key), dim=dim)
+    return _sketch(check.points(phi), check.key(key), dim=dim)
 
 
 @jax.jit
 def _posterior(phi_N_P: Array, labelled_N: Array, noise: Array) -> Array:
     dtype = phi_N_P.dtype
     noise = jnp.asarray(noise, dtype)
-    cov_P_P = _matmul(phi_N_P.T * labelled_N.astype(dtype)[None, :], phi_N_P)
+    cov_P_P = matmul(phi_N_P.T * labelled_N.astype(dtype)[None, :], phi_N_P)
     eigenvalues_P, eigenvectors_P_P = jnp.linalg.eigh(cov_P_P)
     factor_P = jnp.sqrt(noise) * jax.lax.rsqrt(jnp.maximum(eigenvalues_P, 0.0) + noise)
-    return _matmul(phi_N_P, eigenvectors_P_P * factor_P[None, :])
+    return matmul(phi_N_P, eigenvectors_P_P * factor_P[None, :])
 
 
 def posterior(
@@ -366,7 +347,7 @@ def posterior(
     Returns:
       ``[N, P]`` posterior features.
     """
-    phi = _validate(phi)
+    phi = check.points(phi)
     labelled = _labelled(labelled, phi.shape[0])
     check.scalar(noise, "noise", what=" (a noise variance)")
     return _posterior(phi, labelled, noise)
@@ -383,7 +364,7 @@ def ensemble(*phis: Float[ArrayLike, "N _"]) -> Float[Array, "N P"]:
     """
     if not phis:
         raise ValueError("ensemble needs at least one feature array")
-    checked = [_validate(phi, f"phis[{j}]") for j, phi in enumerate(phis)]
+    checked = [check.points(phi, f"phis[{j}]") for j, phi in enumerate(phis)]
     first = checked[0]
     for j, phi in enumerate(checked[1:], start=1):
         if phi.shape[0] != first.shape[0]:

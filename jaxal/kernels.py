@@ -43,10 +43,12 @@ from typing import Literal
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, PyTree
 
 from jaxal import check
+from jaxal._numerics import matmul
 from jaxal.typing import Key
 
 Kernel = Callable[[Float[Array, "N D"], Float[Array, "M D"]], Float[Array, "N M"]]
@@ -55,11 +57,6 @@ Kernel = Callable[[Float[Array, "N D"], Float[Array, "M D"]], Float[Array, "N M"
 Activation = Literal["relu", "erf"]
 
 __all__ = ["Kernel", "diagonal", "empirical_ntk", "infinite_width"]
-
-
-def _matmul(a: Array, b: Array) -> Array:
-    """``a @ b`` at full float precision (no TF32 / bf16 passes on accelerators)."""
-    return jnp.matmul(a, b, precision=jax.lax.Precision.HIGHEST)
 
 
 def _relu_expectations(k11: Array, k22: Array, k12: Array) -> tuple[Array, Array]:
@@ -89,7 +86,7 @@ def _erf_expectations(k11: Array, k22: Array, k12: Array) -> tuple[Array, Array]
 _EXPECTATIONS = {"relu": _relu_expectations, "erf": _erf_expectations}
 
 
-def _stds(weight_std: float, bias_std: float) -> tuple[float, float]:
+def network_stds(weight_std: float, bias_std: float) -> tuple[float, float]:
     """Validate a network's ``(weight_std > 0, bias_std >= 0)``, finite Python numbers.
 
     ``bias_std = 0`` is a network without biases; ``weight_std = 0`` would be a constant one.
@@ -109,7 +106,7 @@ def _stds(weight_std: float, bias_std: float) -> tuple[float, float]:
 
 
 def infinite_width(
-    depth: int,
+    depth: int | np.integer,
     *,
     activation: Activation = "relu",
     weight_std: float = 1.0,
@@ -147,7 +144,7 @@ def infinite_width(
         raise ValueError(f"activation must be one of {sorted(_EXPECTATIONS)}; got {activation!r}")
     if kind not in ("ntk", "nngp"):
         raise ValueError(f"kind must be 'ntk' or 'nngp'; got {kind!r}")
-    weight_std, bias_std = _stds(weight_std, bias_std)
+    weight_std, bias_std = network_stds(weight_std, bias_std)
     expectations = _EXPECTATIONS[activation]
     w2, b2 = weight_std**2, bias_std**2
 
@@ -155,7 +152,7 @@ def infinite_width(
         D = x1.shape[-1]
         k11_N = w2 * jnp.sum(x1 * x1, axis=-1) / D + b2
         k22_M = w2 * jnp.sum(x2 * x2, axis=-1) / D + b2
-        k12_N_M = w2 * _matmul(x1, x2.T) / D + b2
+        k12_N_M = w2 * matmul(x1, x2.T) / D + b2
         if x2 is x1:  # a Gram matrix: norms from its diagonal, so theta(x, x) = 0 exactly
             k11_N = k22_M = jnp.diagonal(k12_N_M)
         ntk_N_M = k12_N_M
@@ -185,7 +182,7 @@ def diagonal(kernel: Kernel, x: Float[Array, "N D"]) -> Float[Array, " N"]:
     return jax.vmap(one)(x)
 
 
-def _check_jacobian_options(
+def jacobian_options(
     projection_dim: int | None, key: Key | None, batch_size: int, caller: str, dim_name: str
 ) -> tuple[int | None, Key | None, int]:
     """Validate the Jacobian options; return ``(projection_dim, key, batch_size)``.
@@ -205,7 +202,7 @@ def _check_jacobian_options(
     return projection_dim, key, check.integer(batch_size, "batch_size")
 
 
-def _jacobian_features(
+def jacobian_features(
     outputs: Callable[[Array, Array], Array],
     flat_params: Array,
     x_N_D: Array,
@@ -233,7 +230,7 @@ def _jacobian_features(
 
         return jax.lax.map(jacobian, x_N_D, batch_size=batch_size)  # [N, O, P]
 
-    assert key is not None  # _check_jacobian_options requires a key with projection_dim
+    assert key is not None  # jacobian_options requires a key with projection_dim
     k = projection_dim
     per_chunk = min(directions_at_once, k)
     num_chunks = -(-k // per_chunk)
@@ -302,7 +299,7 @@ def empirical_ntk(
     Returns:
       ``kernel(x1 [n1, D], x2 [n2, D]) -> [n1, n2]``.
     """
-    projection_dim, key, batch_size = _check_jacobian_options(
+    projection_dim, key, batch_size = jacobian_options(
         projection_dim, key, batch_size, "empirical_ntk", "projection_dim"
     )
     flat_params, unravel = ravel_pytree(params)
@@ -313,7 +310,7 @@ def empirical_ntk(
         return out_N_O if output is None else out_N_O[:, output : output + 1]
 
     def features(x_N_D: Array) -> Array:
-        return _jacobian_features(
+        return jacobian_features(
             outputs,
             flat_params,
             x_N_D,

@@ -16,6 +16,14 @@ Design decisions:
   a checkpoint stores only what an interruption could lose. Optimiser state lives inside
   ``params`` for posteriors that warm-start; the default protocol refits from scratch.
 * The key is stored as raw key data (``uint32``), so states checkpoint with orbax as-is.
+* A strategy with memory across rounds (an ``init_memory`` attribute, see
+  :mod:`jaxal.context`) keeps it in :attr:`LoopState.memory`, a fixed-shape pytree made by
+  :func:`init` (``strategy=``) or, for a state without one, by :func:`run` before its first
+  round; it is checkpointed like the rest. Stateless strategies leave it ``()``.
+* Classification states record the cumulative labelling cost ``metrics["cost"]``
+  (:func:`jaxal.conformal.query_cost`): ``log2 C`` per label asked among all classes
+  (the initial labels and every strategy that shows no candidate sets), the candidate-set
+  cost of the sets a strategy shows (:meth:`jaxal.context.Round.show_candidates`).
 * :func:`run` is a Python loop over the jitted round that checkpoints after every round;
   :func:`restore` reads the latest checkpoint back. A checkpoint is written (atomically, by
   orbax) before the next round starts, so an interruption loses at most the round in flight
@@ -40,7 +48,7 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
-from jaxal import check, information, progress as progress_bar
+from jaxal import check, conformal, information, progress as progress_bar
 from jaxal.context import Round, Targets, default_targets
 from jaxal.data import Dataset, RegressionDataset
 from jaxal.posterior import Posterior
@@ -57,9 +65,10 @@ class LoopState(NamedTuple):
       key: raw PRNG key data (``jax.random.key_data``) for the next round.
       round: int32 scalar, rounds completed.
       acquired: int32 ``[R, B]`` pool indices acquired in each round (``-1``: not yet).
-      metrics: ``{"accuracy", "nll"}`` (classification) or ``{"rmse", "nll"}``
+      metrics: ``{"accuracy", "nll", "cost"}`` (classification) or ``{"rmse", "nll"}``
         (regression), each ``[R + 1]``: after the initial fit and after each round (NaN: not
-        yet).
+        yet); ``cost`` is the cumulative labelling cost of the labelled points.
+      memory: the strategy's memory across rounds (a fixed-shape pytree; ``()``: none).
     """
 
     labelled: Array
@@ -68,6 +77,7 @@ class LoopState(NamedTuple):
     round: Array
     acquired: Array
     metrics: dict[str, Array]
+    memory: Any = ()
 
 
 def evaluate(prediction, y: Array) -> dict[str, Array]:
@@ -134,7 +144,10 @@ def _init(
         .set(True)
     )
     params, metrics = _fit_and_evaluate(posterior, data, labelled, fit_key)
-    history = {k: jnp.full((rounds + 1,), jnp.nan).at[0].set(v) for k, v in metrics.items()}
+    if isinstance(data, Dataset):  # every initial label is asked among all classes
+        metrics["cost"] = initial * jnp.log2(jnp.asarray(data.num_classes, jnp.float32))
+    nan = jnp.asarray(jnp.nan, jnp.result_type(float))  # not weakly typed, as restored states
+    history = {k: jnp.full((rounds + 1,), nan).at[0].set(v) for k, v in metrics.items()}
     return LoopState(
         labelled=labelled,
         params=params,
@@ -154,11 +167,14 @@ def init(
     rounds: int,
     b: int,
     seeds: int | None = None,
+    strategy: Strategy | None = None,
 ) -> LoopState:
     """The state before the first acquisition: ``initial`` random labels, posterior fitted.
 
     With ``seeds = S``, ``key`` is split into ``S`` keys and the result is a batch of ``S``
     independent states (leading axis ``S``) that :func:`run` advances in one program.
+    ``strategy``: a strategy with memory across rounds gets its initial memory now (else
+    :func:`run` adds it; pass it when the state is the ``like`` of :func:`restore`).
 
     Raises:
       ValueError: when ``initial + rounds * b`` exceeds the pool or a count is not positive.
@@ -170,8 +186,47 @@ def init(
         check.integer(seeds, "seeds")
     make = partial(_init, posterior=posterior, initial=initial, rounds=rounds, b=b)
     if seeds is None:
-        return make(data, key)
-    return jax.vmap(make, in_axes=(None, 0))(data, jax.random.split(key, seeds))
+        state = make(data, key)
+    else:
+        state = jax.vmap(make, in_axes=(None, 0))(data, jax.random.split(key, seeds))
+    return state if strategy is None else with_memory(state, data, strategy)
+
+
+def with_memory(
+    state: LoopState, data: Dataset | RegressionDataset, strategy: Strategy
+) -> LoopState:
+    """``state`` with ``strategy``'s initial memory (broadcast over seeds) when the strategy has
+    ``init_memory`` and the state holds no memory yet; ``state`` unchanged otherwise."""
+    init_memory = getattr(strategy, "init_memory", None)
+    if init_memory is None or jax.tree.leaves(state.memory):
+        return state
+    rounds, b = state.acquired.shape[-2:]
+    memory = init_memory(
+        num_points=data.x_pool.shape[0],
+        num_classes=getattr(data, "num_classes", None),
+        rounds=int(rounds),
+        b=int(b),
+    )
+    seeds = state.round.shape
+    memory = jax.tree.map(lambda leaf: jnp.broadcast_to(leaf, (*seeds, *jnp.shape(leaf))), memory)
+    return state._replace(memory=memory)
+
+
+def _remembered(new: Any, old: Any) -> Any:
+    """The strategy's new memory, checked to have the old one's structure, shapes and dtypes."""
+    if new is None:
+        return old
+    same = jax.tree.structure(new) == jax.tree.structure(old) and all(
+        jnp.shape(a) == jnp.shape(b) and jnp.result_type(a) == jnp.result_type(b)
+        for a, b in zip(jax.tree.leaves(new), jax.tree.leaves(old), strict=True)
+    )
+    if not same:
+        describe = partial(jax.tree.map, lambda a: f"{jnp.result_type(a)}{list(jnp.shape(a))}")
+        raise ValueError(
+            f"the strategy remembered {describe(new)}, but its memory is {describe(old)} "
+            "(init_memory's structure, shapes and dtypes must stay fixed across rounds)"
+        )
+    return new
 
 
 def acquisition_round(
@@ -199,10 +254,16 @@ def acquisition_round(
         labelled=state.labelled,
         targets=targets,
         x_test=data.x_test,
+        y_pool=data.y_pool,
+        memory=state.memory if jax.tree.leaves(state.memory) else None,
     )
     index_B = strategy(context, b).astype(jnp.int32)
     labelled = state.labelled.at[index_B].set(True, mode="drop")  # drops the sentinel N
     params, metrics = _fit_and_evaluate(posterior, data, labelled, fit_key)
+    if "cost" in state.metrics:
+        metrics["cost"] = state.metrics["cost"][state.round] + _batch_cost(
+            data, context.shown_candidates, index_B
+        )
     return LoopState(
         labelled=labelled,
         params=params,
@@ -212,7 +273,20 @@ def acquisition_round(
             jnp.where(index_B < data.x_pool.shape[0], index_B, -1)
         ),
         metrics={k: v.at[state.round + 1].set(metrics[k]) for k, v in state.metrics.items()},
+        memory=_remembered(context.remembered, state.memory),
     )
+
+
+def _batch_cost(data, sets_N_C: Array | None, index_B: Array) -> Array:
+    """The labelling cost of the batch: its candidate-set queries' (:func:`jaxal.conformal.
+    query_cost` with the true labels), or ``log2 C`` a label without sets."""
+    valid_B = index_B < data.x_pool.shape[0]
+    if sets_N_C is None:
+        per_label = jnp.log2(jnp.asarray(data.num_classes, jnp.float32))
+        return jnp.sum(valid_B) * per_label
+    y_B = data.y_pool.at[index_B].get(mode="fill", fill_value=0)
+    sets_B_C = sets_N_C.at[index_B].get(mode="fill", fill_value=True)
+    return jnp.sum(jnp.where(valid_B, conformal.query_cost(sets_B_C, y_B), 0.0))
 
 
 def _acquisition_round_seeds(state, data, targets, *, posterior, strategy, b):
@@ -366,6 +440,7 @@ def run(
       ValueError: when ``checkpoint_dir`` holds a run further along, a corrupt latest step or
         one of other shapes.
     """
+    state = with_memory(state, data, strategy)
     rounds, b = state.acquired.shape[-2:]
     step = round_step_seeds if state.round.ndim == 1 else round_step
     manager = _checkpoint_manager(checkpoint_dir) if checkpoint_dir is not None else None

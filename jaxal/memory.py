@@ -3,24 +3,55 @@ r"""Memory budgets: run a computation over the pool in chunks so its working mem
 Functions that take ``memory_budget=`` (bytes as an int, or a string such as ``"4GB"`` or
 ``"512 MiB"``) bound their **working memory**: the temporaries they allocate beyond their
 inputs and outputs (the inputs are already in memory; :mod:`jaxal.chunked` handles pools that
-are not). Each documents a peak-memory model, ``working bytes = fixed + per_point * n`` for a
-chunk of ``n`` pool points; the largest chunk whose model fits the budget is used, and
-``ValueError`` explains the minimum when even one point does not fit. A chunked run gives the
-same result as the unchunked one (the points are independent, or, for selections, the
-chunked reduction is exact). The models are checked against XLA's own count of the compiled
-program's temporaries (``compiled.memory_analysis().temp_size_in_bytes``) in the tests.
+are not).
+
+**How a budget maps to a chunk size.** The working memory is XLA's own count of the compiled
+program's temporaries, ``compiled.memory_analysis().temp_size_in_bytes``
+(:func:`temp_bytes`), read for the input shapes and dtypes on the default backend and cached
+per (function, shapes, dtypes, static arguments, backend); the lowering is jit's own, so the
+run that follows reuses the compiled program. A method with a chunkable axis (pool points of
+a score, rows of a distance block) needs ``measure(n)`` bytes, the count of its program in
+chunks of ``n`` for ``n`` in ``1 .. upper`` (``upper``: unchunked), and :func:`chunk_size`
+picks the chunk: ``upper`` when it fits; otherwise it fits
+``fixed + per_point * n`` through the counts at ``n = 1`` and ``n = 16``,
+takes the largest ``n`` the fit allows and compiles it to confirm (temporaries are not
+exactly linear in ``n``: XLA changes fusions and loop strategies with the size, so the fit is
+a guess that the compiler checks, at most a few times). ``ValueError`` names the count for
+``n = 1`` when even that does not fit. A method that needs its state throughout (no chunkable
+axis) compares the count of its one program with the budget (:func:`require`). Without a
+budget nothing extra is compiled.
+
+Under ``vmap`` the count is that of one example's program. The compiler cannot be asked
+about memory outside one XLA program: :mod:`jaxal.chunked` streams host (e.g. memory-mapped)
+pools chunk by chunk and documents its peak in chunks instead. Hand-written linear models
+(``chunk_size(..., per_point=, fixed=)``, bytes from :func:`itemsize`) remain in
+:mod:`jaxal.select._batchbald` and :mod:`jaxal.select._batch_epig` until they move to
+:func:`temp_bytes` like the rest.
+
+A chunked run gives the same result as the unchunked one (the points are independent, or,
+for selections, the chunked reduction is exact).
 """
 
+import functools
 import re
 from collections.abc import Callable, Sequence
-from typing import overload
+from typing import Any, overload
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array
 
-__all__ = ["Budget", "chunk_size", "map_points", "parse", "require"]
+__all__ = [
+    "Budget",
+    "chunk_size",
+    "in_blocks",
+    "map_points",
+    "map_within",
+    "parse",
+    "require",
+    "temp_bytes",
+]
 
 Budget = int | str | None
 """A memory budget: bytes (``int``), a string with a unit (``"4GB"``), or ``None`` (none)."""
@@ -69,21 +100,34 @@ def parse(budget: Budget) -> int | None:
     return int(size)
 
 
+def _too_small(budget: int, what: str, needed: int, detail: str = "") -> ValueError:
+    return ValueError(
+        f"memory_budget={budget} bytes is too small for {what}: it needs at least "
+        f"{needed} bytes{detail}; raise it"
+    )
+
+
 def chunk_size(
     budget: Budget,
     num_points: int,
+    measure: Callable[[int], int] | None = None,
     *,
-    per_point: int,
+    per_point: int | None = None,
     fixed: int = 0,
     what: str,
 ) -> int:
-    """The largest chunk of pool points whose working memory ``fixed + per_point * n`` fits.
+    """The largest chunk ``n <= num_points`` whose working memory fits the budget.
+
+    The working memory of a chunk of ``n`` is ``measure(n)`` bytes (usually XLA's count of
+    the chunked program, :func:`temp_bytes`) or, for a hand model, ``fixed + per_point * n``.
+    See the module docstring for the search.
 
     Args:
       budget: the ``memory_budget`` argument (``None``: no limit, returns ``num_points``).
-      num_points: pool points ``N`` (the chunk never exceeds it).
-      per_point: working bytes per pool point of the chunk.
-      fixed: working bytes independent of the chunk size.
+      num_points: the unchunked size (the chunk never exceeds it).
+      measure: working bytes of a chunk of ``n``, nondecreasing in ``n`` up to rounding.
+      per_point: instead of ``measure``, working bytes per point of a chunk.
+      fixed: with ``per_point``, working bytes independent of the chunk size.
       what: the computation, for the error message.
 
     Raises:
@@ -92,28 +136,108 @@ def chunk_size(
     budget = parse(budget)
     if budget is None:
         return num_points
-    n = (budget - fixed) // max(per_point, 1)
-    if n < 1:
-        raise ValueError(
-            f"memory_budget={budget} bytes is too small for {what}: it needs at least "
-            f"{fixed + per_point} bytes ({fixed} fixed + {per_point} per point of a chunk); "
-            "raise it"
-        )
-    return int(min(n, num_points))
+    if measure is None:
+        if per_point is None:
+            raise TypeError("chunk_size needs measure= or per_point=")
+        n = (budget - fixed) // max(per_point, 1)
+        if n < 1:
+            detail = f" ({fixed} fixed + {per_point} per point of a chunk)"
+            raise _too_small(budget, what, fixed + per_point, detail)
+        return int(min(n, num_points))
+    known = {num_points: measure(num_points)}
+    if known[num_points] <= budget:
+        return num_points
+    known[1] = measure(1)
+    if known[1] > budget:
+        raise _too_small(budget, what, known[1], " (XLA's count for a chunk of one)")
+    if num_points > _FIT_SIZE:
+        known[_FIT_SIZE] = measure(_FIT_SIZE)
+    for step in range(_SEARCH_STEPS):
+        low = max(n for n in known if known[n] <= budget)
+        high = min(n for n in known if n > low)
+        if high - low <= 1:
+            break
+        # fixed + per_point * n through the two largest sizes that fit, then (once a guess
+        # failed) through the largest that fits and the smallest that does not.
+        below = sorted(n for n in known if n <= low)[-2:]
+        a, b = below if step == 0 and len(below) == 2 else (low, high)
+        slope = max((known[b] - known[a]) / (b - a), 1e-9)
+        n = min(max(low + int((budget - known[low]) / slope), low + 1), high - 1)
+        known[n] = measure(n)
+        if known[n] <= budget:
+            break
+    return max(n for n in known if known[n] <= budget)
 
 
-def require(budget: Budget, needed: int, *, what: str, hint: str = "raise it") -> None:
+_FIT_SIZE = 16
+"""With ``1``, the chunk size whose count :func:`chunk_size` fits first."""
+
+_SEARCH_STEPS = 6
+"""Most compilations :func:`chunk_size` spends refining the fitted chunk size."""
+
+
+def _leaf_key(x: Any) -> tuple:
+    """A leaf's part of the cache key: ``(shape, dtype)`` of an array or number, else itself
+    (a static leaf such as a kernel function, passed to ``fn`` as is)."""
+    if hasattr(x, "dtype") and hasattr(x, "shape"):
+        return ("array", tuple(x.shape), x.dtype)
+    if isinstance(x, bool | int | float | complex):
+        return ("array", (), jnp.asarray(x).dtype)
+    return ("static", x)
+
+
+@functools.cache
+def _jit(fn: Callable) -> Callable:
+    return fn if hasattr(fn, "lower") else jax.jit(fn)
+
+
+@functools.lru_cache(maxsize=4096)
+def _count(fn: Callable, treedef, leaves: tuple, static: tuple, backend: str) -> int:
+    del backend  # part of the cache key: the count is the default backend's
+    specs = [jax.ShapeDtypeStruct(*leaf[1:]) if leaf[0] == "array" else leaf[1] for leaf in leaves]
+    args = jax.tree.unflatten(treedef, specs)
+    compiled = _jit(fn).lower(*args, **dict(static)).compile()
+    analysis = compiled.memory_analysis()
+    return int(analysis.temp_size_in_bytes) if analysis is not None else 0
+
+
+def temp_bytes(fn: Callable, /, *args: Any, **static: Any) -> int:
+    """XLA's count of the working memory of ``jit(fn)(*args, **static)``, in bytes.
+
+    ``compiled.memory_analysis().temp_size_in_bytes``: the temporaries beyond the inputs and
+    outputs, for the shapes and dtypes of ``args`` (arrays, tracers, ``ShapeDtypeStruct``,
+    numbers or ``None``, in any pytree; other leaves, such as a kernel function that ``fn``
+    takes as a static argument, are passed as they are) on the default backend. ``static``
+    are ``fn``'s static keyword arguments (hashable); a jitted ``fn`` is lowered as is (so a
+    later call with the same arguments reuses the compiled program). Cached per (``fn``,
+    shapes, dtypes, ``static``, backend); works inside ``jit`` and ``vmap`` (the count is for
+    the per-example shapes).
+    """
+    leaves, treedef = jax.tree.flatten(args)
+    keys = tuple(map(_leaf_key, leaves))
+    return _count(fn, treedef, keys, tuple(sorted(static.items())), jax.default_backend())
+
+
+def require(
+    budget: Budget, needed: int | Callable[[], int], *, what: str, hint: str = "raise it"
+) -> None:
     """Check that a computation whose working memory is ``needed`` bytes fits the budget.
 
     For state a method cannot chunk (it needs it all at once): a budget that fits changes
     nothing; ``None`` is no limit. The budget is validated either way (:func:`parse`).
+    ``needed`` may be a function of no arguments (usually :func:`temp_bytes` of the method's
+    program), called only when there is a budget.
 
     Raises:
       ValueError: when ``needed`` exceeds the budget, naming ``what``, the minimum and ``hint``
         (how to fix it).
     """
     budget = parse(budget)
-    if budget is not None and needed > budget:
+    if budget is None:
+        return
+    if callable(needed):
+        needed = needed()
+    if needed > budget:
         raise ValueError(
             f"memory_budget={budget} bytes is too small for {what}: it needs at least "
             f"{needed} bytes; {hint}"
@@ -146,6 +270,47 @@ def map_points(
 
     out = jnp.zeros((N, *out_chunk.shape[1:]), out_chunk.dtype)
     return jax.lax.fori_loop(0, -(-N // chunk), body, out)
+
+
+@functools.partial(jax.jit, static_argnames=("fn", "chunk", "axis"))
+def _mapped(arrays: Sequence[Array], *, fn: Callable[..., Array], chunk: int, axis: int) -> Array:
+    return map_points(fn, arrays, chunk=chunk, axis=axis)
+
+
+def map_within(
+    budget: Budget, fn: Callable[..., Array], arrays: Sequence[Array], *, axis: int = 1, what: str
+) -> Array:
+    """:func:`map_points` in the largest chunk whose compiled program fits the budget.
+
+    ``fn`` must be hashable and the same object from call to call (a module-level function),
+    as the counts are cached per function; see the module docstring for the chunk size.
+    """
+    arrays = tuple(arrays)
+    chunk = chunk_size(
+        budget,
+        arrays[0].shape[axis],
+        lambda n: temp_bytes(_mapped, arrays, fn=fn, chunk=n, axis=axis),
+        what=what,
+    )
+    return _mapped(arrays, fn=fn, chunk=chunk, axis=axis)
+
+
+def in_blocks(
+    budget: Budget, program: Callable, *args: Any, block_size: int, what: str, **static: Any
+) -> Any:
+    """``program(*args, **static, block_size=R)`` with the largest ``R <= block_size`` whose
+    compiled program fits the budget (:func:`chunk_size` of :func:`temp_bytes`).
+
+    For methods that compute ``[R, N]`` blocks of a pairwise matrix: the result does not
+    depend on ``R``. ``program`` is jitted with ``block_size`` and ``static`` static.
+    """
+    R = chunk_size(
+        budget,
+        block_size,
+        lambda R: temp_bytes(program, *args, **static, block_size=R),
+        what=what,
+    )
+    return program(*args, **static, block_size=R)
 
 
 def itemsize(x: Array | np.ndarray) -> int:

@@ -10,15 +10,21 @@ choose the layout and the backend:
 * :func:`strategy_ranking`: a bar chart of a :func:`jaxal.bench.replay` result.
 """
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, ArrayLike, Bool, Float, Int
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, Real
 
 
-def mean_band(ax, x: Float[ArrayLike, " R"], values: Float[ArrayLike, "S R"], *, label: str):
+def mean_band(
+    ax,
+    x: Real[ArrayLike, " R"] | Sequence[int | float],
+    values: Float[ArrayLike, "S R"],
+    *,
+    label: str,
+):
     """Plot the mean over seeds of ``values [S, R]`` against ``x [R]``, with a ±1 std band.
 
     Returns the line, whose colour the band shares.
@@ -32,7 +38,7 @@ def mean_band(ax, x: Float[ArrayLike, " R"], values: Float[ArrayLike, "S R"], *,
 
 def learning_curves(
     ax,
-    curves: Mapping[str, tuple[Float[ArrayLike, " R"], Float[ArrayLike, "S R"]]],
+    curves: Mapping[str, tuple[Int[ArrayLike, " R"] | Sequence[int], Float[ArrayLike, "S R"]]],
     *,
     metric: str = "accuracy",
 ) -> None:
@@ -68,8 +74,8 @@ def selection_map(
     labelled: Bool[ArrayLike, " N"] | None = None,
 ) -> None:
     """The pool's :func:`embed_2d` in grey, each round's picks ``acquired [R, B]`` coloured by
-    round (``-1``: none) and, with the final ``labelled [N]`` mask, the initial labels (labelled
-    but never acquired) as black squares."""
+    round (``-1``: none; a colour bar when ``R > 1``) and, with the final ``labelled [N]``
+    mask, the initial labels (labelled but never acquired) as black squares."""
     z_N_2 = np.asarray(embed_2d(jnp.asarray(x_pool, float)))
     acquired_R_B = np.asarray(acquired)
     ax.scatter(*z_N_2.T, s=4, color="lightgrey", label="pool")
@@ -82,7 +88,8 @@ def selection_map(
     points = ax.scatter(
         *z_N_2[acquired_R_B[picked]].T, s=16, c=round_R_B[picked], cmap="viridis", label="picked"
     )
-    ax.figure.colorbar(points, ax=ax, label="round")
+    if len(acquired_R_B) > 1:  # one round (a single batch) needs no colour scale
+        ax.figure.colorbar(points, ax=ax, label="round")
     ax.set_xlabel("principal component 1")
     ax.set_ylabel("principal component 2")
     ax.legend(fontsize=7)

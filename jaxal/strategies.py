@@ -26,9 +26,10 @@ regression kernel methods the sketched gradient kernel of the trained network
 
 from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
 
-from jaxal import kernel_features, scores, select
+from jaxal import kernel_features, scores, select, subpool
 from jaxal._registry import Registry
 from jaxal.context import Round
 from jaxal.select._stochastic import Mode
@@ -37,7 +38,19 @@ from jaxal.typing import Array
 Strategy = Callable[[Round, int], Array]
 
 STRATEGIES = Registry("strategy")
-get = STRATEGIES.get
+
+WRAPPERS = Registry("strategy wrapper")
+"""Strategy wrappers ``wrap(inner) -> strategy`` by name (e.g. ``"anchoral"``): :func:`get`
+composes ``"wrapper:inner"`` with any registered inner strategy."""
+
+
+def get(name: str) -> Strategy:
+    """The strategy registered as ``name``; ``"wrapper:inner"`` (e.g. ``"anchoral:bald"``) is
+    the wrapper of :data:`WRAPPERS` around the registered strategy ``inner``."""
+    wrapper, composed, inner = name.partition(":")
+    if composed:
+        return WRAPPERS.get(wrapper)(STRATEGIES.get(inner))
+    return STRATEGIES.get(name)
 
 
 def register(name: str, *, task: str) -> Callable[[Strategy], Strategy]:
@@ -204,6 +217,19 @@ def badge(r: Round, b: int) -> Array:
     return select.badge(r.features("badge"), b, key=r.key, available=r.available)
 
 
+@register("vessal", task="classification")
+def vessal(r: Round, b: int) -> Array:
+    """VeSSAL (:func:`jaxal.select.vessal`) on the BADGE gradient embeddings, the pool streamed
+    once in a random order (a permutation from ``r.key``); random fillers complete the batch
+    when the stream queries fewer than ``b`` points (the authors' ``fill_random``)."""
+    order_key, select_key = jax.random.split(r.key)
+    order_N = jax.random.permutation(order_key, r.num_points)
+    index_B = select.vessal(
+        r.features("badge")[order_N], b, key=select_key, available=r.available[order_N]
+    )
+    return jnp.where(index_B < r.num_points, order_N[index_B % r.num_points], r.num_points)
+
+
 @register("probcover", task="classification")
 def probcover(r: Round, b: int) -> Array:
     """ProbCover on the last-layer features; the radius is the largest whose balls keep 95%
@@ -213,6 +239,20 @@ def probcover(r: Round, b: int) -> Array:
     clusters = select.kmeans(features, num_clusters=num_classes, key=r.key)
     radius = select.probcover_radius(features, clusters)
     return select.probcover(features, b, radius=radius, labelled=r.labelled, available=r.available)
+
+
+@register("ldm", task="classification")
+def ldm(r: Round, b: int) -> Array:
+    """LDM-S with the authors' defaults: the least disagree metric from 10 perturbed networks
+    at each of 51 scales :math:`10^{-5} \\dots 10^0` (:func:`jaxal.select.perturbed_labels`,
+    disagreement estimated on the pool), then LDM-weighted k-means++ seeding on the
+    last-layer features (:func:`jaxal.select.ldm_seeding`)."""
+    apply, params = r.network
+    labels_P_N, base_N = select.perturbed_labels(
+        apply, params, r.x_pool, key=jax.random.fold_in(r.key, 1)
+    )
+    ldm_N = select.least_disagree_metric(labels_P_N, base_N)
+    return select.ldm_seeding(ldm_N, r.features("last-layer"), b, key=r.key, available=r.available)
 
 
 # --- regression -----------------------------------------------------------------------------
@@ -266,3 +306,45 @@ for _method, _condition in (
     ("lcmd", False),
 ):
     register(_method, task="regression")(kernel_strategy(_method, condition=_condition))
+
+
+# --- sub-pool wrappers ----------------------------------------------------------------------
+
+WRAPPERS.register("anchoral")(subpool.anchoral)
+register("anchoral", task="classification")(subpool.anchoral(STRATEGIES.get("entropy")))
+"""``anchoral``: AnchorAL around entropy, the paper's main inner strategy; ``anchoral:NAME``
+(:func:`get`) around any other."""
+
+
+# --- strategies with memory across rounds ---------------------------------------------------
+
+from jaxal import conformal, tailor as _tailor  # noqa: E402  (they import the round context)
+
+TAILOR_CANDIDATES = ("least-confidence", "margin", "badge")
+"""TAILOR's default candidates: the authors' multi-class set (``uncertain_algs``: confidence,
+BADGE and GALAXY, a margin-based graph method with one arm per class) as this registry has it,
+with top-``b`` margin standing in for GALAXY."""
+
+
+def tailor(candidates: tuple[str, ...] | list[str] = TAILOR_CANDIDATES) -> Strategy:
+    """TAILOR (:mod:`jaxal.tailor`) choosing each round among the registered ``candidates``.
+
+    ``ValueError`` for fewer than two or repeated names, an unknown name, a regression-only
+    strategy, or a strategy with memory of its own (``init_memory``) as a candidate.
+    """
+    names_ = tuple(candidates)
+    if len(names_) < 2 or len(set(names_)) != len(names_):
+        raise ValueError(
+            f"candidates must name at least two distinct strategies; got {list(names_)}"
+        )
+    for name in names_:
+        strategy = get(name)  # ValueError naming the options for an unknown name
+        if ":" not in name and task_of(name) == "regression":
+            raise ValueError(f"candidate {name!r} is a regression strategy; TAILOR classifies")
+        if hasattr(strategy, "init_memory"):
+            raise ValueError(f"candidate {name!r} has memory of its own; choose stateless ones")
+    return _tailor.Tailor(tuple((name, get(name)) for name in names_))
+
+
+register("tailor", task="classification")(tailor())
+register("candidate-set", task="classification")(conformal.CandidateSetQuery())

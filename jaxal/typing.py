@@ -20,7 +20,9 @@ GaussianMean = Float[ArrayLike, "K N"]
 GaussianVar = Float[ArrayLike, "K N"]
 """Per-sample predictive variances ``s2_k(x_n)`` (regression, aleatoric noise included)."""
 
-Scores = Float[Array, " N"]
+Scores = Float[ArrayLike, " N"]
+"""Per-point acquisition scores ``[N]`` as a selection takes them (higher = picked first)."""
+
 Available = Bool[ArrayLike, " N"]
 Indices = Int[Array, " B"]
 Key = PRNGKeyArray

@@ -1,4 +1,9 @@
-"""Test configuration: float64 available, strict rank promotion, CPU, seeded keys."""
+"""Test configuration: float64 available, strict rank promotion, CPU, seeded keys.
+
+jaxtyping checks the annotations of every function in ``jaxal`` at run time, with beartype
+(``--jaxtyping-packages`` in pyproject.toml's ``addopts``): a shape or dtype that contradicts a
+signature fails the test. Jitted functions are checked once per trace.
+"""
 
 import os
 import zlib
@@ -16,11 +21,18 @@ if "xla_cpu_multi_thread_eigen" not in os.environ.get("XLA_FLAGS", ""):
     ).strip()
 
 import jax  # noqa: E402
+import jaxtyping  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
+
+from jaxal import cli  # noqa: E402
+
+# typer hands a command taking `ctx: typer.Context` (its documented idiom) the plain click
+# Context, not an instance of the annotated subclass: that one signature is not checked.
+cli.run.__no_type_check__ = True  # pyright: ignore[reportFunctionMemberAccess]
 
 DTYPES = [np.float32, np.float64]
 """Every public function is tested on both paths."""
@@ -45,3 +57,18 @@ def key(seed):
 @pytest.fixture
 def rng(seed) -> np.random.Generator:
     return np.random.default_rng(seed)
+
+
+@pytest.fixture(autouse=True)
+def _unchecked(request):
+    """``@pytest.mark.unchecked``: jaxtyping's run-time checks off for the test, which feeds
+    wrong shapes or dtypes on purpose to test jaxal's own error messages."""
+    if request.node.get_closest_marker("unchecked") is None:
+        yield
+        return
+    before = jaxtyping.config.jaxtyping_disable
+    jaxtyping.config.update("jaxtyping_disable", True)
+    try:
+        yield
+    finally:
+        jaxtyping.config.update("jaxtyping_disable", before)

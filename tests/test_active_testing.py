@@ -355,6 +355,7 @@ BAD_CALLS = {
 }
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 @pytest.mark.parametrize("name", sorted(BAD_CALLS))
 def test_bad_inputs_raise_value_error_naming_the_argument(name, key):
     call, message = BAD_CALLS[name]
@@ -362,6 +363,7 @@ def test_bad_inputs_raise_value_error_naming_the_argument(name, key):
         call(key)
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_type_errors(key):
     with pytest.raises(TypeError, match="pool_size must be an integer"):
         at.lure_risk([1.0], [0.5], 4.0)
@@ -371,6 +373,7 @@ def test_type_errors(key):
         at.sample(np.ones(5), 1.0, key=key)
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 @pytest.mark.parametrize("bad", [None, 5, np.uint32([0, 1]), jnp.zeros(2)])
 def test_key_taking_functions_name_a_bad_key(bad):
     with pytest.raises(TypeError, match=r"key must be .*jax\.random\.key"):

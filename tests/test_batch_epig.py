@@ -211,6 +211,7 @@ def test_no_recompile_on_second_call(rng):
     assert _batch_epig._cache_size() == before
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_validates_inputs(rng):
     pool, target = problem(rng, K=4, N=30, M=4, C=10)
     batch_epig(pool, target, 5)  # 10**4 configurations: exact, no key needed
@@ -304,6 +305,7 @@ def test_traced_batches_past_the_available_count_hold_the_sentinel(name):
         select(pool, masks[0], keys[0])
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_names_a_bad_key_and_bad_settings():
     pool, target = one_hot_problem()
     for bad in (5, np.uint32([0, 1]), jnp.zeros(2)):

@@ -9,6 +9,10 @@ from jax.experimental import checkify
 import jaxal
 from tests import reference
 
+# Every test here feeds bad input on purpose, to test jaxal's own messages: without jaxtyping's
+# run-time checks, which would reject much of it first (tests/conftest.py).
+pytestmark = pytest.mark.unchecked
+
 GOOD = reference.random_log_probs(np.random.default_rng(0), 3, 5, 4)
 
 

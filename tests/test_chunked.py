@@ -152,11 +152,13 @@ def test_bad_chunk_size(log_probs, chunk_size):
         jaxal.chunked.top_k(jaxal.scores.bald, log_probs, 3, chunk_size=chunk_size)
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_bad_chunk_size_type(log_probs):
     with pytest.raises(TypeError, match="chunk_size must be an int"):
         jaxal.chunked.score(jaxal.scores.bald, log_probs, chunk_size=1.5)
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 @pytest.mark.parametrize(
     "second", [(K + 1, 10, C), (K, 10, C + 1), (K, 10)], ids=["K", "C", "rank"]
 )
@@ -177,6 +179,7 @@ def test_empty_pool():
         jaxal.chunked.score(jaxal.scores.bald, [], chunk_size=CHUNK)
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_bad_top_k_arguments(log_probs):
     with pytest.raises(ValueError, match="b = "):
         jaxal.chunked.top_k(jaxal.scores.bald, log_probs, N + 1, chunk_size=CHUNK)
@@ -209,6 +212,7 @@ def test_jit_of_jitted_score_fn(log_probs):
 # ----------------------------------------------------------------------------- buckets
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_bucket_size():
     assert [jaxal.chunked.bucket_size(n) for n in (1, 2, 3, 1000, 1024, 1025)] == [
         1,
@@ -243,6 +247,7 @@ def test_pad_pool(log_probs, rng, dtype, as_jax):
     assert all_P.shape == (1100,) and all_P[:N].all() and not all_P[N:].any()
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_pad_pool_bad_arguments(log_probs):
     with pytest.raises(ValueError, match="shape"):
         jaxal.chunked.pad_pool(log_probs[0])

@@ -95,7 +95,7 @@ def test_run_resume_plot_and_list(tmp_path, monkeypatch):
     assert (tmp_path / "both.png").stat().st_size > 0
     result = invoke("plot", out, "--metric", "foo")
     assert result.exit_code == 2, result.output
-    assert "no metric 'foo'; choose --metric from ['accuracy', 'nll']" in result.output
+    assert "no metric 'foo'; choose --metric from ['accuracy', 'cost', 'nll']" in result.output
 
 
 def test_a_second_ctrl_c_stops_at_once_naming_the_resume(tmp_path):

@@ -1,5 +1,6 @@
 """The common test every registered score runs through (STYLE.md, convention 11)."""
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -30,13 +31,14 @@ def test_shape_finiteness_jit_and_vmap(name, dtype, rng):
     score = jaxal.scores.get(name)
     args = _inputs(name, rng, dtype)
     eager = score(*args)
-    assert eager.shape == (12,) and eager.dtype == dtype
-    assert np.isfinite(eager).all()
+    chex.assert_shape(eager, (12,))
+    chex.assert_type(eager, dtype)
+    chex.assert_tree_all_finite(eager)
     np.testing.assert_allclose(jax.jit(score)(*args), eager, rtol=1e-5, atol=1e-6)
 
     batched = _inputs(name, rng, dtype, lead=(3,))
     out = jax.vmap(score)(*batched)
-    assert out.shape == (3, 12)
+    chex.assert_shape(out, (3, 12))
     for r in range(3):
         np.testing.assert_allclose(out[r], score(*(a[r] for a in batched)), rtol=1e-5, atol=1e-6)
 

@@ -1,8 +1,9 @@
 """Rebuilt equal posteriors and optimizers reuse compiled programs; different ones do not.
 
-Compilations are counted with ``jax.monitoring``: every XLA compilation records the event
-``/jax/core/compile/backend_compile_duration`` (cache hits record nothing), so the count is
-exact and does not depend on log formats. Sizes are tiny: these tests are about caches.
+Compilations inside jaxal are counted with ``jax.monitoring``: every XLA compilation records the
+event ``/jax/core/compile/backend_compile_duration`` (cache hits record nothing), so the count is
+exact and does not depend on log formats. Traces of a function the test defines are bounded
+with ``chex.assert_max_traces``. Sizes are tiny: these tests are about caches.
 """
 
 import contextlib
@@ -10,6 +11,7 @@ import functools
 import gc
 import weakref
 
+import chex
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -46,8 +48,8 @@ N, D, C = 24, 3, 3
 
 def toy_data() -> Dataset:
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((N + 12, D)).astype(np.float32)
-    y = (rng.integers(0, C, N + 12)).astype(np.int32)
+    x = jnp.asarray(rng.standard_normal((N + 12, D)), jnp.float32)
+    y = jnp.asarray(rng.integers(0, C, N + 12), jnp.int32)
     return Dataset(x[:N], y[:N], x[N:], y[N:], C)
 
 
@@ -310,16 +312,15 @@ def test_flax_modules_are_fingerprinted_by_their_fields():
 
 
 def test_static_holder_is_a_jit_static_argument_by_fingerprint():
-    traces = []
+    chex.clear_trace_counter()
 
     @functools.partial(jax.jit, static_argnames="optimizer")
+    @chex.assert_max_traces(n=1)
     def init(params, *, optimizer):
-        traces.append(1)
         return optimizer.value.init(params)
 
     params = jnp.zeros(3)
     init(params, optimizer=Static(optax.adam(1e-3)))
-    init(params, optimizer=Static(optax.adam(1e-3)))
-    assert len(traces) == 1
-    init(params, optimizer=Static(optax.adam(2e-3)))
-    assert len(traces) == 2
+    init(params, optimizer=Static(optax.adam(1e-3)))  # an equal rebuilt optimizer: no trace
+    with pytest.raises(AssertionError, match="traced > 1 times"):
+        init(params, optimizer=Static(optax.adam(2e-3)))  # another one traces again

@@ -3,6 +3,7 @@
 import itertools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -20,8 +21,8 @@ def test_conditional_entropy_enumerates_the_batch_exactly(rng):
         log_probs = np.log(probs)
     for i in batch:
         log_joint = (log_joint[:, None, :] + log_probs[:, i, :].T[None]).reshape(-1, K)
-    configs = configurations.configs(log_joint, exact=True)
-    got = configurations.conditional_entropy(configs, probs[:, 2:])
+    configs = configurations.configs(jnp.asarray(log_joint), exact=True)
+    got = configurations.conditional_entropy(configs, jnp.asarray(probs[:, 2:]))
     for n, x in enumerate(range(2, N)):
         expected = 0.0
         for labels in itertools.product(range(C), repeat=len(batch)):
@@ -58,3 +59,24 @@ def test_settings_round_num_samples_and_require_a_key_for_sampled_steps():
             max_exact_configs=3,
             block_elements=8,
         )
+
+
+def test_inverse_cdf_draws_each_label_with_its_probability_and_never_an_impossible_one():
+    """On a grid of ``n`` uniforms (and ``u = 0``), label ``c`` of sample ``k`` is drawn for a
+    fraction of them within ``1 / n`` of ``p_k(c)``; probability-0 classes never."""
+    probs_K_C = np.array([[0.0, 0.5, 0.0, 0.5], [0.1, 0.2, 0.3, 0.4], [0.0, 0.0, 0.0, 1.0]])
+    with np.errstate(divide="ignore"):
+        log_probs_K_C = np.log(probs_K_C)
+    n = 1000
+    uniform = np.concatenate([[0.0], (np.arange(n) + 0.5) / n])
+    K = probs_K_C.shape[0]
+    sample_S = np.repeat(np.arange(K), uniform.size)
+    labels = np.asarray(
+        configurations.inverse_cdf(
+            jnp.asarray(log_probs_K_C), jnp.asarray(sample_S), jnp.asarray(np.tile(uniform, K))
+        )
+    ).reshape(K, -1)
+    for k in range(K):
+        frequency = np.bincount(labels[k, 1:], minlength=4) / n
+        np.testing.assert_allclose(frequency, probs_K_C[k], atol=1.5 / n)
+        assert np.all(probs_K_C[k, labels[k]] > 0)

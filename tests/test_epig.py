@@ -128,6 +128,7 @@ def test_float32_matches_float64(rng):
     np.testing.assert_allclose(got32, jaxal.scores.epig(pool, target), atol=2e-5)
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_epig_validates_inputs(rng):
     pool = random_log_probs(rng, 3, 5, 4)
     with pytest.raises(ValueError, match="same K"):
@@ -198,6 +199,7 @@ def test_gaussian_epig_with_huge_magnitudes(rng, dtype, mean_scale, var_scale):
     assert (np.asarray(got) > 0).all()
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_sample_targets_names_m_and_key(key):
     x = jnp.arange(10.0)[:, None]
     with pytest.raises(ValueError, match=r"m = 11 is larger than the number of available rows"):

@@ -150,6 +150,7 @@ def test_no_recompile_when_the_labelled_set_grows(rng):
     assert select._ev_gp._ev_gp._cache_size() == before
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_invalid_arguments(rng):
     x = rng.normal(size=(5, 2))
     with pytest.raises(TypeError, match="kernel"):
@@ -172,6 +173,7 @@ def nan_kernel(x1, x2):
     return jnp.full((x1.shape[0], x2.shape[0]), jnp.nan, x1.dtype)
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 @pytest.mark.parametrize(
     ("change", "error", "match"),
     [

@@ -49,6 +49,29 @@ QUICK = [
         "results.json",
         {"labels", "accuracy", "selection_s", "selection_speedup", "paper"},
     ),
+    pytest.param(
+        "vessal_stream",
+        "results.json",
+        {"labels", "accuracy", "query_rate", "vessal_beats_random", "paper"},
+    ),
+    pytest.param(
+        "tailor_imbalanced",
+        "results.json",
+        {"labels", "accuracy", "rare_labels", "tailor_arms", "tailor_vs_best_candidate"},
+    ),
+    pytest.param(
+        "candidate_set",
+        "results.json",
+        {"labels", "accuracy", "cost", "cost_to_reach", "cost_saving_vs_entropy"},
+    ),
+    pytest.param(
+        "anchoral_imbalanced",
+        "results.json",
+        {"labels", "accuracy", "rare_recall", "rare_share_acquired", "round_s", "round_speedup"},
+    ),
+    pytest.param(
+        "ldm", "results.json", {"labels", "accuracy", "ldm_minus_entropy", "ldm_minus_random"}
+    ),
 ]
 
 

@@ -335,6 +335,7 @@ def test_validation(key):
             select.probcover(x, 1, **missing)
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 @pytest.mark.parametrize("radius", [-1.0, np.nan, np.inf, jnp.array([0.5]), "a"])
 def test_probcover_radius_must_be_a_finite_nonnegative_scalar(radius):
     with pytest.raises((TypeError, ValueError), match="radius must be"):
@@ -411,6 +412,7 @@ KEYED = {
 }
 
 
+@pytest.mark.unchecked  # wrong keys on purpose, for jaxal's own messages
 @pytest.mark.parametrize("bad_key", [None, 0])
 @pytest.mark.parametrize("name", KEYED)
 def test_key_must_be_a_prng_key(rng, name, bad_key):
@@ -440,6 +442,7 @@ def test_nonfinite_input_raises_naming_it(key, rng, name, bad, dtype):
         call(x, 2, key)
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_features_dtype_shape_and_candidates_are_checked(rng):
     x = rng.normal(size=(6, 2))
     with pytest.raises(TypeError, match="features must have a floating dtype"):

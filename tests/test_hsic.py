@@ -122,6 +122,7 @@ def test_vmap_over_kernel_batches(rng):
     np.testing.assert_allclose(got, [biased_reference(k, L) for k in K], rtol=1e-10)
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_validation(rng):
     x = rng.standard_normal((5, 2))
     with pytest.raises(ValueError, match="same number of paired samples"):

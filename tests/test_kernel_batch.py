@@ -388,6 +388,7 @@ def test_no_recompile_when_the_labelled_set_grows(key, rng):
     assert [core._cache_size() for core in cores.values()] == before
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_invalid_arguments(key, rng):
     phi, labelled = problem(rng, N=6, L=2, P=3)
     with pytest.raises(TypeError, match="floating"):
@@ -442,6 +443,7 @@ def test_traced_b_past_the_available_count_gives_the_sentinel(key, rng, name, tr
         one(two)
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [

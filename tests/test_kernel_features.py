@@ -187,6 +187,7 @@ def test_no_recompile_when_the_labelled_set_grows(rng):
     assert [core._cache_size() for core in cores] == before
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_invalid_arguments(key, rng):
     x = rng.normal(size=(5, 3))
     with pytest.raises(TypeError, match="floating"):
@@ -223,6 +224,7 @@ def linear_model(p, x):
     return x[:, 0] * p
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [

@@ -233,6 +233,7 @@ def test_gram_matrices_are_symmetric_psd_with_matching_diagonal(key, rng):
         )
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_invalid_arguments():
     with pytest.raises(ValueError, match="depth"):
         kernels.infinite_width(0)
@@ -264,6 +265,7 @@ def test_relu_float32_coincident_inputs_are_exact_and_opposite_accurate(rng, kin
     np.testing.assert_allclose(kernel(x32, -x32), opposite, rtol=1e-5, atol=1e-6 * exact.max())
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [

@@ -322,6 +322,7 @@ def test_impossible_budgets_are_rejected(settings, message):
         loop.init(toy_data(), key=jax.random.key(0), posterior=POSTERIOR, **settings)
 
 
+@pytest.mark.unchecked  # wrong keys on purpose, for jaxal's own messages
 @pytest.mark.parametrize("key", [0, None, jnp.zeros(2, jnp.float32)], ids=["int", "none", "float"])
 def test_a_key_that_is_not_a_prng_key_is_a_type_error(key):
     with pytest.raises(TypeError, match="key must be a JAX PRNG key"):

@@ -45,6 +45,11 @@ def test_selection_map_marks_initial_labels_and_picks_by_round(rng, ax):
     pool, initial, picked = ax.collections
     assert len(pool.get_offsets()) == 30 and len(initial.get_offsets()) == 2
     np.testing.assert_array_equal(picked.get_array(), [1, 1, 2])  # coloured by round
+    assert len(ax.figure.axes) == 2  # with a colour bar of the rounds
+    fig, one_batch = plt.subplots()
+    plot.selection_map(one_batch, x_pool, acquired_R_B[:1])
+    assert len(fig.axes) == 1 and len(one_batch.collections) == 2  # no colour bar, no initial
+    plt.close(fig)
 
 
 def test_learning_curves_and_strategy_ranking(ax):

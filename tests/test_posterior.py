@@ -90,6 +90,8 @@ def test_new_mask_does_not_recompile(key, blobs):
 def test_init_ensemble_rejects_bad_member_count(key, blobs):
     with pytest.raises(ValueError, match="num_members"):
         posterior.init_ensemble(MODEL, blobs[0][:1], 0, key=key)
+    with pytest.raises(TypeError, match="num_members"):
+        posterior.init_ensemble(MODEL, blobs[0][:1], 2.0, key=key)
 
 
 def test_ensemble_disagreement_grows_off_distribution(key, blobs):
@@ -171,6 +173,7 @@ def test_squared_error_ignores_zero_weight_targets(key):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
 def test_unknown_loss_is_a_clear_error(key, blobs):
     x, y = blobs
     params = posterior.init_ensemble(MODEL, x[:1], 1, key=key)
@@ -216,8 +219,10 @@ def test_build_names_the_choices_for_the_task():
         posterior.build("gp", num_classes=2)
     with pytest.raises(ValueError, match="task must be one of"):
         posterior.build("ensemble", task="ranking", num_classes=2)
-    with pytest.raises(ValueError, match="num_classes must be an int >= 1; got None"):
+    with pytest.raises(TypeError, match="num_classes must be an int >= 1; got NoneType None"):
         posterior.build("ensemble")
+    with pytest.raises(ValueError, match="num_classes must be an int >= 1; got 0"):
+        posterior.build("ensemble", num_classes=0)
     with pytest.raises(ValueError, match="already registered"):
         posterior.register("ensemble", task="regression")(lambda **settings: None)
 

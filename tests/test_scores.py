@@ -9,6 +9,7 @@ from hypothesis import given, settings, strategies as st
 import jaxal
 from tests import reference
 from tests.conftest import DTYPES, TRANSFORMS
+from tests.test_compilation import count_compilations
 
 TOLERANCE = {np.float32: 2e-5, np.float64: 1e-10}
 
@@ -36,6 +37,18 @@ def test_regression_score_matches_numpy(name, dtype, transform, rng):
     assert got.dtype == dtype
     want = reference.REGRESSION[name](mean.astype(np.float64), var.astype(np.float64))
     np.testing.assert_allclose(got, want, atol=TOLERANCE[dtype], rtol=TOLERANCE[dtype])
+
+
+def test_an_eager_score_compiles_nothing_on_its_second_call(rng):
+    """Outside ``jit`` a score's loops are compiled once per shape, not once per call."""
+    log_probs = jnp.asarray(reference.random_log_probs(rng, K=3, N=9, C=4, dtype=np.float32))
+    mean, var = jnp.ones((3, 9)), jnp.ones((3, 9))
+    for name in jaxal.scores.names():
+        args = (mean, var) if name in reference.REGRESSION else (log_probs,)
+        jaxal.scores.get(name)(*args)
+        with count_compilations() as compiled:
+            jaxal.scores.get(name)(*args)
+        assert not compiled, name
 
 
 def test_registry_lists_every_score():

@@ -15,7 +15,7 @@ import optax
 import pytest
 
 import jaxal
-from jaxal.context import Round, Targets
+from jaxal.context import MissingSource, Round, Targets, masked_labels
 from tests.conftest import DTYPES
 
 N, D, C, K, M, B, SEEDS = 24, 3, 3, 3, 8, 3, 3
@@ -146,3 +146,15 @@ def test_targets_are_drawn_per_round_from_their_source():
         Targets("given", 5)
     with pytest.raises(ValueError, match="size must be an int >= 1"):
         Targets("pool", 0)
+
+
+def test_a_round_shows_only_the_labelled_points_labels():
+    labelled = jnp.array([True, False, True, False])
+    assert jnp.array_equal(
+        masked_labels(jnp.array([3, 1, 2, 0]), labelled), jnp.array([3, -1, 2, -1])
+    )
+    y = masked_labels(jnp.array([0.5, 1.0, -2.0, 3.0]), labelled)
+    assert jnp.array_equal(jnp.isnan(y), ~labelled) and y[2] == -2.0
+    r = Round(key=jax.random.key(0), labelled=labelled)
+    with pytest.raises(MissingSource, match="labels"):
+        _ = r.labels

@@ -3,7 +3,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int
+from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxal import check
 from jaxal.data._common import split
@@ -63,12 +63,12 @@ def _interpolate(x_L: Float[Array, " L"], position_M: Float[Array, " M"]) -> Flo
 def transform(
     template_T: Float[Array, " T"],
     *,
-    padding: Int[Array, ""],
-    scale: Float[Array, ""],
-    shift: Int[Array, ""],
+    padding: Int[ArrayLike, ""],
+    scale: Float[ArrayLike, ""],
+    shift: Int[ArrayLike, ""],
     corr_eps_L: Float[Array, " L"],
     iid_eps_L: Float[Array, " L"],
-    shear: Float[Array, ""],
+    shear: Float[ArrayLike, ""],
 ) -> Float[Array, "40"]:
     """One MNIST-1D signal from one template and given random draws, ``L = T + 60``.
 

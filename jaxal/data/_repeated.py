@@ -12,7 +12,7 @@ from jaxal.typing import Key
 
 def repeated(
     x: Float[Array, "N D"], y: Int[Array, " N"], *, key: Key, copies: int, noise_std: float = 0.1
-) -> tuple[Float[Array, "N*R D"], Int[Array, " N*R"]]:
+) -> tuple[Float[Array, "NR D"], Int[Array, " NR"]]:
     """Repeat every point ``copies`` times with isotropic Gaussian noise (Repeated-MNIST).
 
     Kirsch, van Amersfoort & Gal, "BatchBALD", NeurIPS 2019, Sec. 4.1: a pool with many

@@ -5,6 +5,7 @@ scikit-learn is imported on use (about 1 s at ``import jaxal`` otherwise).
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxal import check
 from jaxal.data._common import check_nonnegative, numpy_seed, split, standardise
@@ -88,7 +89,7 @@ def diabetes(*, key: Key, test_fraction: float = 0.25) -> RegressionDataset:
 
 
 def _friedman(
-    make, *, key: Key, num_samples: int, noise: float, test_fraction: float
+    make, *, key: Key, num_samples: int | np.integer, noise: float, test_fraction: float
 ) -> RegressionDataset:
     """A scikit-learn Friedman generator's data, split and standardised as :func:`diabetes`."""
     check.integer(num_samples, "num_samples")
@@ -108,7 +109,11 @@ def _friedman(
 
 @register("friedman1", task="regression")
 def friedman1(
-    *, key: Key, num_samples: int = 2000, noise: float = 1.0, test_fraction: float = 0.25
+    *,
+    key: Key,
+    num_samples: int | np.integer = 2000,
+    noise: float = 1.0,
+    test_fraction: float = 0.25,
 ) -> RegressionDataset:
     r"""Friedman #1 (Friedman 1991), a synthetic tabular task with ``D = 10`` inputs.
 
@@ -133,7 +138,11 @@ def friedman1(
 
 @register("friedman2", task="regression")
 def friedman2(
-    *, key: Key, num_samples: int = 2000, noise: float = 50.0, test_fraction: float = 0.25
+    *,
+    key: Key,
+    num_samples: int | np.integer = 2000,
+    noise: float = 50.0,
+    test_fraction: float = 0.25,
 ) -> RegressionDataset:
     r"""Friedman #2, a synthetic tabular task with ``D = 4`` inputs of different scales.
 
@@ -158,7 +167,11 @@ def friedman2(
 
 @register("moons", task="classification")
 def moons(
-    *, key: Key, num_samples: int = 1000, noise: float = 0.1, test_fraction: float = 0.25
+    *,
+    key: Key,
+    num_samples: int | np.integer = 1000,
+    noise: float = 0.1,
+    test_fraction: float = 0.25,
 ) -> Dataset:
     """Two interleaving half circles: scikit-learn's ``make_moons``, seeded from ``key``.
 
@@ -172,7 +185,7 @@ def moons(
       A :class:`Dataset` with ``D = 2`` (roughly in ``[-1, 2] x [-0.5, 1]``) and ``C = 2``.
     """
     check.key(key)
-    check.integer(num_samples, "num_samples")
+    num_samples = check.integer(num_samples, "num_samples")
     check_nonnegative("noise", noise)
     seed_key, split_key = jax.random.split(key)
     from sklearn.datasets import make_moons  # imported on use

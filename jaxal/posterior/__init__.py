@@ -10,6 +10,10 @@ head), ``apply`` its raw outputs ``[K, N, O]``. Factories: :func:`ensemble`,
 :func:`neural_linear_regression`; equal settings build equal posteriors, which reuse the
 programs compiled for the first. By name and task: :func:`build`, :func:`names`. Log-probs
 computed elsewhere enter through :func:`as_log_probs`.
+
+Networks: :class:`MLP`, :class:`DropoutMLP`, and the papers' image models :class:`ConvNet`
+(the BatchBALD and EPIG MNIST CNN with MC dropout) and :class:`ResNet` (EPIG's CIFAR-10
+ResNet-18, any depth and width); every posterior built on a flax module takes any of them.
 """
 
 from jaxal.posterior._bnn import (
@@ -47,18 +51,21 @@ from jaxal.posterior._laplace import (
     softmax_precision as softmax_precision,
 )
 from jaxal.posterior._last_layer import last_layer_inputs as last_layer_inputs
+from jaxal.posterior._models import ConvNet as ConvNet, ResNet as ResNet
 from jaxal.posterior._registry import build as build, names as names, register as register
 
 __all__ = [
     "build",
     "names",
     "register",
+    "ConvNet",
     "DropoutMLP",
     "GaussianWeights",
     "LinearRegressionPosterior",
     "MLP",
     "Posterior",
     "RegressionEnsembleParams",
+    "ResNet",
     "as_log_probs",
     "bayesian_last_layer_regression",
     "bnn_log_probs",

@@ -34,7 +34,7 @@ from numpyro.infer.hmc import hmc
 from numpyro.infer.util import initialize_model
 from numpyro.optim import optax_to_numpyro
 
-from jaxal.posterior._ensemble import check_positive, check_positive_int
+from jaxal import check
 from jaxal.posterior._interface import Posterior
 from jaxal.posterior._make import make_posterior
 
@@ -103,9 +103,9 @@ def bnn_log_probs(samples: Samples, x: Float[Array, "M D"]) -> Float[Array, "K M
 
 
 def _model(num_classes: int, hidden: int, prior_scale: float) -> Callable[..., None]:
-    check_positive_int(num_classes, "num_classes")
-    check_positive_int(hidden, "hidden")
-    check_positive(prior_scale, "prior_scale")
+    check.integer(num_classes, "num_classes")
+    check.integer(hidden, "hidden")
+    check.scalar(prior_scale, "prior_scale")
 
     def model(x, y, weights):
         bnn_model(x, y, weights, num_classes=num_classes, hidden=hidden, prior_scale=prior_scale)
@@ -159,8 +159,8 @@ def bnn_svi(
       guide: a numpyro autoguide class; ``AutoDiagonalNormal`` (default) or ``AutoNormal``
         are mean-field, ``AutoLowRankMultivariateNormal`` adds correlations.
     """
-    check_positive_int(num_samples, "num_samples")
-    check_positive_int(num_steps, "num_steps")
+    check.integer(num_samples, "num_samples")
+    check.integer(num_steps, "num_steps")
     model = _model(num_classes, hidden, prior_scale)
     settings = dict(
         num_classes=num_classes,
@@ -215,9 +215,9 @@ def bnn_nuts(
       hidden: ``H``, the hidden width.
       prior_scale: prior standard deviation of every weight and bias.
     """
-    check_positive_int(num_samples, "num_samples")
-    check_positive_int(num_warmup, "num_warmup")
-    check_positive_int(thinning, "thinning")
+    check.integer(num_samples, "num_samples")
+    check.integer(num_warmup, "num_warmup")
+    check.integer(thinning, "thinning")
     model = _model(num_classes, hidden, prior_scale)
     settings = dict(
         num_classes=num_classes,

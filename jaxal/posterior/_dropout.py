@@ -36,11 +36,13 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, Int, PyTree
 
+from jaxal import check
 from jaxal._config import Static
-from jaxal.posterior._ensemble import check_positive_int, weighted_minibatch_step
+from jaxal.posterior._ensemble import weighted_minibatch_step
 from jaxal.posterior._interface import Posterior
-from jaxal.posterior._last_layer import last_layer_inputs, module_input
+from jaxal.posterior._last_layer import dropout_off, last_layer_inputs
 from jaxal.posterior._make import make_posterior
+from jaxal.posterior._patches import convolutions_as_matmuls
 from jaxal.typing import Key
 
 
@@ -115,13 +117,6 @@ def _consistent_passes(
     return jax.vmap(sample)(jnp.arange(num_samples))
 
 
-def _without_dropout(next_fun, args, kwargs, context):
-    """A flax method interceptor that makes every ``nn.Dropout`` the identity."""
-    if isinstance(context.module, nn.Dropout) and context.method_name == "__call__":
-        return module_input(args, kwargs)
-    return next_fun(*args, **kwargs)
-
-
 def train_dropout(
     params: PyTree,
     x: Float[Array, "N D"],
@@ -138,7 +133,9 @@ def train_dropout(
 
     Each step draws ``batch_size`` indices with :math:`P(n) = w_n / \sum_m w_m` (points of
     weight 0 are never drawn, so their ``x`` and ``y`` cannot affect the result) and a fresh
-    dropout mask, and takes one ``optimizer`` step on the mean softmax cross-entropy.
+    dropout mask, and takes one ``optimizer`` step on the mean softmax cross-entropy. 2-D
+    convolutions run as patch matrix products (:mod:`jaxal.posterior._patches`: about 10x
+    faster than XLA:CPU's convolution gradients inside the training loop).
     Jitted with ``model``, ``optimizer``, ``num_steps`` and ``batch_size`` static; an equal
     model and an equal rebuilt optimizer reuse the compiled program
     (:func:`jaxal._config.fingerprint`).
@@ -176,13 +173,14 @@ def _train_dropout(params, x, y, weights, *, key, model, optimizer, num_steps, b
     p_N = weights / jnp.sum(weights)
 
     def loss(params, x_B_D, y_B, dropout_key):
-        logits_B_C = model.apply(params, x_B_D, rngs={"dropout": dropout_key})
+        with convolutions_as_matmuls():
+            logits_B_C = model.apply(params, x_B_D, rngs={"dropout": dropout_key})
         return optax.softmax_cross_entropy_with_integer_labels(logits_B_C, y_B).mean()
 
     def step(carry: tuple[PyTree, optax.OptState], step_key):
         batch_key, dropout_key = jax.random.split(step_key)
         carry = weighted_minibatch_step(
-            partial(loss, dropout_key=dropout_key),
+            lambda params, x_B_D, y_B, _: loss(params, x_B_D, y_B, dropout_key),
             *carry,
             x,
             y,
@@ -235,7 +233,7 @@ def mc_dropout(
       >>> post.predict(params, x, key=jax.random.key(1)).shape
       (8, 6, 2)
     """
-    check_positive_int(num_samples, "num_samples")
+    check.integer(num_samples, "num_samples")
     settings = dict(
         model=model,
         num_samples=num_samples,
@@ -267,7 +265,7 @@ def mc_dropout(
         return _consistent_passes(features, params, x, num_samples, key=key)
 
     def apply(params, x):
-        with nn.intercept_methods(_without_dropout):
+        with dropout_off():
             return cast(Array, model.apply(params, x))[None]  # no mutable collections
 
     return make_posterior(

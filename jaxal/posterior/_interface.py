@@ -71,7 +71,7 @@ class Posterior:
         return hash(self._identity())
 
 
-def as_log_probs(x: ArrayLike, *, name: str = "log_probs") -> Array:
+def as_log_probs(x: ArrayLike | Any, *, name: str = "log_probs") -> Array:
     """Bring ``[K, N, C]`` log-probabilities computed elsewhere into jaxal, validated.
 
     Accepts a jax array, a numpy array, anything with ``__array__`` (e.g. a CPU torch tensor)

@@ -26,11 +26,13 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
+from einops import rearrange
 from jaxtyping import Array, Float, Int, PyTree
 
-from jaxal.posterior._ensemble import MLP, _fit_from_scratch, check_positive, check_positive_int
+from jaxal import check
+from jaxal.posterior._ensemble import MLP, _fit_from_scratch
 from jaxal.posterior._interface import Posterior
-from jaxal.posterior._last_layer import last_layer_inputs
+from jaxal.posterior._last_layer import dropout_off, last_layer_inputs
 from jaxal.posterior._make import make_posterior
 from jaxal.typing import Key
 
@@ -169,10 +171,10 @@ def laplace_last_layer(
         ``laplace`` library) suits features of unit scale.
       num_steps: L-BFGS iterations (static).
     """
-    check_positive_int(num_classes, "num_classes")
-    check_positive_int(num_samples, "num_samples")
-    check_positive_int(num_steps, "num_steps")
-    check_positive(prior_precision, "prior_precision")
+    check.integer(num_classes, "num_classes")
+    check.integer(num_samples, "num_samples")
+    check.integer(num_steps, "num_steps")
+    check.scalar(prior_precision, "prior_precision")
     settings = dict(
         feature_fn=feature_fn,
         num_classes=num_classes,
@@ -197,9 +199,8 @@ def laplace_last_layer(
 
     def predict(params, x, *, key):
         phi_M_P = _with_bias(feature_fn(x))
-        samples_K_P_C = sample_gaussian(params, num_samples, key=key).reshape(
-            num_samples, phi_M_P.shape[1], num_classes
-        )
+        samples_K_PC = sample_gaussian(params, num_samples, key=key)
+        samples_K_P_C = rearrange(samples_K_PC, "k (p c) -> k p c", c=num_classes)
         return jax.nn.log_softmax(jnp.einsum("mp,kpc->kmc", phi_M_P, samples_K_P_C), axis=-1)
 
     return make_posterior(
@@ -297,11 +298,11 @@ def bayesian_last_layer_regression(
         evidence over it by ``num_evidence_steps`` fixed-point steps.
       num_evidence_steps: static number of evidence updates.
     """
-    check_positive_int(num_samples, "num_samples")
-    check_positive_int(num_evidence_steps, "num_evidence_steps")
-    check_positive(prior_precision, "prior_precision")
+    check.integer(num_samples, "num_samples")
+    check.integer(num_evidence_steps, "num_evidence_steps")
+    check.scalar(prior_precision, "prior_precision")
     if noise_variance is not None:
-        check_positive(noise_variance, "noise_variance")
+        check.scalar(noise_variance, "noise_variance")
     settings = dict(
         feature_fn=feature_fn,
         num_samples=num_samples,
@@ -331,6 +332,12 @@ def bayesian_last_layer_regression(
         predict=predict,
         embed=_embedding(feature_fn),
     )
+
+
+def _features(model: nn.Module, params: PyTree, x: Float[Array, "M D"]) -> Float[Array, "M H"]:
+    """The trained network's last-layer features with every dropout layer off."""
+    with dropout_off():
+        return last_layer_inputs(model, params, x)
 
 
 def _regression_samples(
@@ -371,9 +378,9 @@ def neural_linear_regression(
       prior_precision: :math:`\lambda > 0`, the last layer's prior precision.
       num_evidence_steps: static number of evidence updates of the noise variance.
     """
-    check_positive_int(num_samples, "num_samples")
-    check_positive_int(num_evidence_steps, "num_evidence_steps")
-    check_positive(prior_precision, "prior_precision")
+    check.integer(num_samples, "num_samples")
+    check.integer(num_evidence_steps, "num_evidence_steps")
+    check.scalar(prior_precision, "prior_precision")
     settings = dict(
         model=model,
         num_samples=num_samples,
@@ -399,7 +406,7 @@ def neural_linear_regression(
         )
         network = jax.tree.map(lambda p: p[0], stacked)
         last_layer = linear_regression_posterior(
-            _with_bias(last_layer_inputs(model, network, x)),
+            _with_bias(_features(model, network, x)),
             y,
             weights,
             prior_precision=prior_precision,
@@ -410,12 +417,12 @@ def neural_linear_regression(
 
     def predict(params, x, *, key):
         network, last_layer = params
-        features_M_H = last_layer_inputs(model, network, x)
+        features_M_H = _features(model, network, x)
         return _regression_samples(last_layer, features_M_H, num_samples, key=key)
 
     def embed(params, x, *, key=None):
         del key
-        return last_layer_inputs(model, params[0], x)[None]
+        return _features(model, params[0], x)[None]
 
     return make_posterior(
         "neural_linear_regression", settings, fit=fit, predict=predict, embed=embed

@@ -7,6 +7,8 @@ while the model runs, so any linen model whose head is an ``nn.Dense`` (an MLP, 
 dense head, ...) offers them without defining an extra method.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import flax.linen as nn
@@ -60,3 +62,18 @@ def last_layer_inputs(
     if not inputs:
         raise ValueError(f"model calls no nn.Dense, so it has no last-layer features: {model}")
     return inputs[-1]
+
+
+def _without_dropout(next_fun, args, kwargs, context):
+    """A flax method interceptor that makes every ``nn.Dropout`` the identity."""
+    if isinstance(context.module, nn.Dropout) and context.method_name == "__call__":
+        return module_input(args, kwargs)
+    return next_fun(*args, **kwargs)
+
+
+@contextmanager
+def dropout_off() -> Iterator[None]:
+    """Within this context every ``nn.Dropout`` is the identity (and needs no rng): the mean
+    network of inverted dropout."""
+    with nn.intercept_methods(_without_dropout):
+        yield

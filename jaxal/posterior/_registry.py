@@ -14,10 +14,11 @@ from collections.abc import Callable
 
 import optax
 
+from jaxal import check
 from jaxal._registry import Registry
 from jaxal.posterior._bnn import bnn_nuts, bnn_svi
 from jaxal.posterior._dropout import DropoutMLP, mc_dropout
-from jaxal.posterior._ensemble import MLP, check_positive_int, ensemble, ensemble_regression
+from jaxal.posterior._ensemble import MLP, ensemble, ensemble_regression
 from jaxal.posterior._interface import Posterior
 from jaxal.posterior._laplace import neural_linear_regression
 
@@ -81,7 +82,7 @@ def build(
     if name not in _POSTERIORS[task].names():
         raise ValueError(f"unknown {task} posterior {name!r}; choose one of {names(task=task)}")
     if task == "classification":
-        check_positive_int(num_classes, "num_classes")
+        check.integer(num_classes, "num_classes")
     return _POSTERIORS[task].get(name)(
         num_classes=num_classes if task == "classification" else None,
         num_samples=num_samples,

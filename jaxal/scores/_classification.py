@@ -10,13 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from jaxal import check, information
-from jaxal.scores._budget import (
-    budgeted,
-    entropy_words,
-    probability_words,
-    spread_words,
-    vote_words,
-)
+from jaxal.scores._budget import budgeted
 from jaxal.scores._registry import register
 from jaxal.typing import LogProbs
 
@@ -26,7 +20,7 @@ def _validated(log_probs: LogProbs) -> Array:
 
 
 @register("entropy", task="classification")
-@budgeted(entropy_words, task="classification")
+@budgeted(task="classification")
 def predictive_entropy(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Entropy of the posterior predictive (max-entropy acquisition).
 
@@ -42,7 +36,7 @@ def predictive_entropy(log_probs: LogProbs) -> Float[Array, " N"]:
 
 
 @register("expected-entropy", task="classification")
-@budgeted(entropy_words, task="classification")
+@budgeted(task="classification")
 def expected_entropy(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Mean entropy of the per-sample predictives (aleatoric part of the predictive entropy).
 
@@ -55,7 +49,7 @@ def expected_entropy(log_probs: LogProbs) -> Float[Array, " N"]:
 
 
 @register("bald", task="classification")
-@budgeted(entropy_words, task="classification")
+@budgeted(task="classification")
 def bald(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""BALD: mutual information between the label and the parameters (Houlsby et al., 2011).
 
@@ -81,7 +75,7 @@ def _mean_probs(log_probs: Array) -> Array:
 
 
 @register("margin", task="classification")
-@budgeted(probability_words, task="classification")
+@budgeted(task="classification")
 def margin(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""One minus the margin between the two most probable classes of the predictive.
 
@@ -97,7 +91,7 @@ def margin(log_probs: LogProbs) -> Float[Array, " N"]:
 
 
 @register("least-confidence", task="classification")
-@budgeted(probability_words, task="classification")
+@budgeted(task="classification")
 def least_confidence(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""One minus the largest predictive probability: :math:`1 - \max_c \bar p_c`.
 
@@ -107,7 +101,7 @@ def least_confidence(log_probs: LogProbs) -> Float[Array, " N"]:
 
 
 @register("variation-ratios", task="classification")
-@budgeted(vote_words, task="classification")
+@budgeted(task="classification")
 def variation_ratios(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Variation ratios (Freeman, 1965): disagreement of the samples' hard predictions.
 
@@ -122,7 +116,7 @@ def variation_ratios(log_probs: LogProbs) -> Float[Array, " N"]:
 
 
 @register("mean-std", task="classification")
-@budgeted(spread_words, task="classification")
+@budgeted(task="classification")
 def mean_std(log_probs: LogProbs) -> Float[Array, " N"]:
     r"""Mean over classes of the standard deviation over samples of the probabilities.
 

@@ -40,6 +40,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
 from jaxal import check, information, memory
+from jaxal._numerics import point_blocks
 from jaxal.scores import _regression
 from jaxal.typing import Available, GaussianMean, GaussianVar, Key, LogProbs
 
@@ -50,15 +51,6 @@ DEFAULT_TARGET_BLOCK_SIZE = 512
 """Target points per block (``lax.scan`` over target blocks inside a pool block)."""
 
 
-def _blocks(x_K_N_C: Array, block_size: int) -> Array:
-    """Zero-pad the point axis to a multiple of ``block_size``: ``[num_blocks, K, L, C]``."""
-    K, N, C = x_K_N_C.shape
-    L = min(block_size, N)
-    num_blocks = -(-N // L)
-    padded = jnp.pad(x_K_N_C, ((0, 0), (0, num_blocks * L - N), (0, 0)))
-    return padded.reshape(K, num_blocks, L, C).transpose(1, 0, 2, 3)
-
-
 def _sum_joint_plogp(probs_K_N_C: Array, probs_K_M_C: Array, pool_block: int, target_block: int):
     r"""``sum_m sum_{y, y*} P log P`` per pool point, ``[N]``, in blocks.
 
@@ -66,8 +58,8 @@ def _sum_joint_plogp(probs_K_N_C: Array, probs_K_M_C: Array, pool_block: int, ta
     ``0 log 0 = 0``: no masking is needed.
     """
     K, N, C = probs_K_N_C.shape
-    pool_blocks = _blocks(probs_K_N_C / K, pool_block)  # 1/K folded in once
-    target_blocks = _blocks(probs_K_M_C, target_block)
+    pool_blocks = point_blocks(probs_K_N_C / K, pool_block)  # 1/K folded in once
+    target_blocks = point_blocks(probs_K_M_C, target_block)
 
     def pool_block_fn(pool_K_n_C):
         def add_target_block(total_n, target_K_m_C):
@@ -288,7 +280,7 @@ def _gaussian_epig(pool_2_K_N, target_2_K_M, *, pool_block_size):
         rho2_n_M = jnp.clip(rho_n_M**2, 0.0, 1.0)
         return jnp.mean(-0.5 * jnp.log1p(-rho2_n_M), axis=1)
 
-    blocks = _blocks(a_K_N[:, :, None], pool_block_size)[..., 0]
+    blocks = point_blocks(a_K_N[:, :, None], pool_block_size)[..., 0]
     return jax.lax.map(block_fn, blocks).reshape(-1)[:N]
 
 

@@ -18,7 +18,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from jaxal import check
-from jaxal.scores._budget import budgeted, gaussian_words
+from jaxal.scores._budget import budgeted
 from jaxal.scores._registry import register
 from jaxal.typing import GaussianMean, GaussianVar
 
@@ -60,7 +60,7 @@ def predictive_moments(mean_K_N: Array, var_K_N: Array) -> tuple[Scaled, Scaled]
 
 
 @register("predictive-variance", task="regression")
-@budgeted(gaussian_words, task="regression")
+@budgeted(task="regression")
 def predictive_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, " N"]:
     r"""Variance of the mixture predictive (law of total variance).
 
@@ -73,7 +73,7 @@ def predictive_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, " 
 
 
 @register("epistemic-variance", task="regression")
-@budgeted(gaussian_words, task="regression")
+@budgeted(task="regression")
 def epistemic_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, " N"]:
     r"""Variance of the per-sample means, :math:`\operatorname{Var}_k \mu_k` (``ddof = 0``).
 
@@ -84,7 +84,7 @@ def epistemic_variance(mean: GaussianMean, var: GaussianVar) -> Float[Array, " N
 
 
 @register("gaussian-bald", task="regression")
-@budgeted(gaussian_words, task="regression")
+@budgeted(task="regression")
 def gaussian_bald(mean: GaussianMean, var: GaussianVar) -> Float[Array, " N"]:
     r"""Gaussian (moment-matched) approximation of BALD for regression.
 

@@ -19,17 +19,11 @@ else is keyword-only::
 No function returns an unavailable, labelled or repeated index for valid input.
 """
 
+from jaxal.select._badge import badge as badge
 from jaxal.select._batch_epig import batch_epig as batch_epig
 from jaxal.select._batchbald import batchbald as batchbald
+from jaxal.select._coreset import coreset as coreset
 from jaxal.select._ev_gp import ev_gp as ev_gp
-from jaxal.select._geometry import (
-    badge as badge,
-    coreset as coreset,
-    kmeans as kmeans,
-    probcover as probcover,
-    probcover_radius as probcover_radius,
-    typiclust as typiclust,
-)
 from jaxal.select._gumbel import gumbel_top_k as gumbel_top_k
 from jaxal.select._ical import ical as ical
 from jaxal.select._kernel_batch import (
@@ -42,8 +36,21 @@ from jaxal.select._kernel_batch import (
     maxdiag as maxdiag,
     maxdist as maxdist,
 )
+from jaxal.select._ldm import (
+    ldm_seeding as ldm_seeding,
+    least_disagree_metric as least_disagree_metric,
+    perturbed_labels as perturbed_labels,
+)
+from jaxal.select._probcover import probcover as probcover, probcover_radius as probcover_radius
 from jaxal.select._stochastic import random as random, stochastic as stochastic
 from jaxal.select._top_k import top_k as top_k
+from jaxal.select._typiclust import kmeans as kmeans, typiclust as typiclust
+from jaxal.select._vessal import (
+    VessalState as VessalState,
+    vessal as vessal,
+    vessal_init as vessal_init,
+    vessal_stream as vessal_stream,
+)
 
 __all__ = [
     "badge",
@@ -58,14 +65,21 @@ __all__ = [
     "kernel_batch",
     "kmeans",
     "kmeanspp",
+    "ldm_seeding",
+    "least_disagree_metric",
     "lcmd",
     "maxdet",
     "maxdiag",
     "maxdist",
+    "perturbed_labels",
     "probcover",
     "probcover_radius",
     "random",
     "stochastic",
     "top_k",
     "typiclust",
+    "VessalState",
+    "vessal",
+    "vessal_init",
+    "vessal_stream",
 ]

@@ -52,8 +52,8 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxal import check, memory
+from jaxal._numerics import point_blocks as _blocks
 from jaxal.information import xlogx
-from jaxal.scores._epig import _blocks
 from jaxal.select._configurations import Configs, conditional_entropy, greedy_batch, settings
 from jaxal.typing import Available, Key, LogProbs
 

@@ -129,6 +129,21 @@ def settings(
     return Settings(key, available, b, num_samples, exact_steps, block_elements)
 
 
+def inverse_cdf(log_probs_K_C: Array, sample_S: Array, uniform_S: Array) -> Array:
+    """``[S]`` labels drawn from ``p_{k_s}`` (``k_s = sample_S``) by inverting its CDF at
+    ``uniform_S`` in ``[0, 1)``: the ``c`` with ``F(c - 1) <= u F(C) < F(c)``, so a class of
+    probability 0 is never drawn.
+
+    One uniform per configuration and point, drawn for the whole batch at once: the greedy
+    loop then holds one random-number generator, where ``jax.random.categorical`` at every
+    (unrolled) exact step compiled one each (about 1 s of compilation apiece on XLA:CPU).
+    """
+    cdf_K_C = jnp.cumsum(jnp.exp(log_probs_K_C), axis=-1)
+    cdf_S_C = cdf_K_C[sample_S]
+    below_S_C = cdf_S_C <= uniform_S[:, None] * cdf_S_C[:, -1:]
+    return jnp.minimum(jnp.sum(below_S_C, axis=-1), log_probs_K_C.shape[-1] - 1)
+
+
 Step = Callable[[Configs, Any], tuple[Array, Array, Any]]
 """``step(configs, state) -> (index, gain, state)``: the best candidate given the batch's
 configurations; ``state`` is the method's (a traced pytree of fixed shapes)."""
@@ -163,12 +178,12 @@ def greedy_batch(
     sampling = exact_steps < b
     if sampling:
         assert key is not None  # settings() requires one when sampling
-        keys = jax.random.split(key, b)
+        uniform_B_S = jax.random.uniform(key, (b, num_samples), dtype)
         sample_of_config_S = jnp.arange(num_samples) // (num_samples // K)
 
-        def add_sampled(log_joint_S_K, index, key):
+        def add_sampled(log_joint_S_K, index, uniform_S):
             log_probs_K_C = log_probs_K_N_C[:, index, :]
-            label_S = jax.random.categorical(key, log_probs_K_C[sample_of_config_S])
+            label_S = inverse_cdf(log_probs_K_C, sample_of_config_S, uniform_S)
             return log_joint_S_K + log_probs_K_C[:, label_S].T
 
         log_joint_sampled = jnp.zeros((num_samples, K), dtype)
@@ -188,7 +203,7 @@ def greedy_batch(
             else:  # [S C, K]: every configuration extended by every label of the new point
                 log_joint_exact = (log_joint_exact[:, None, :] + new_C_K[None]).reshape(-1, K)
         if sampling:
-            log_joint_sampled = add_sampled(log_joint_sampled, index, keys[i])
+            log_joint_sampled = add_sampled(log_joint_sampled, index, uniform_B_S[i])
 
     if sampling:
 
@@ -199,7 +214,7 @@ def greedy_batch(
                 indices_B.at[i].set(index.astype(jnp.int32)),
                 gains_B.at[i].set(gain),
                 state,
-                add_sampled(log_joint_S_K, index, keys[i]),
+                add_sampled(log_joint_S_K, index, uniform_B_S[i]),
             )
 
         carry = (indices_B, gains_B, state, log_joint_sampled)

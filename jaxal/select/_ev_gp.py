@@ -30,8 +30,8 @@ from jax.scipy.linalg import solve_triangular
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from jaxal import check, memory
-from jaxal.kernel_features import _validate
-from jaxal.kernels import Kernel, _matmul, diagonal, infinite_width
+from jaxal._numerics import matmul
+from jaxal.kernels import Kernel, diagonal, infinite_width
 from jaxal.select._greedy import selection_masks
 from jaxal.select._kernel_batch import LABELLED_BLOCK_SIZE, over_labelled_blocks
 from jaxal.typing import Available
@@ -66,8 +66,8 @@ def _condition(
         targets_R_M = jnp.where(valid_R[:, None], cross_N_M[rows_R], 0.0)
         whitened_R_M = solve_triangular(chol_R_R, targets_R_M, lower=True)
         return (
-            cov_N_N - _matmul(whitened_R_N.T, whitened_R_N),
-            cross_N_M - _matmul(whitened_R_N.T, whitened_R_M),
+            cov_N_N - matmul(whitened_R_N.T, whitened_R_N),
+            cross_N_M - matmul(whitened_R_N.T, whitened_R_M),
         )
 
     return over_labelled_blocks(block, (cov_N_N, cross_N_M), labelled_N, LABELLED_BLOCK_SIZE)
@@ -111,7 +111,7 @@ def _ev_gp(
         var_N = jnp.maximum(var_N, 0.0)
         gain_N = jnp.sum(cross_N_M**2, axis=1) / (var_N + noise)
         new = jnp.argmax(jnp.where(available_N, gain_N, -jnp.inf))
-        column_N = prior_column(new) - _matmul(updates_B_N.T, updates_B_N[:, new])
+        column_N = prior_column(new) - matmul(updates_B_N.T, updates_B_N[:, new])
         scale = jax.lax.rsqrt(var_N[new] + noise)
         update_N = column_N * scale
         cross_N_M = cross_N_M - update_N[:, None] * (cross_N_M[new] * scale)[None, :]
@@ -129,18 +129,6 @@ def _ev_gp(
     # kernel's values at the targets and at the chosen points (checked here, not before the
     # loop, so that its [N, M] carry needs no copy).
     return indices_B, finite & jnp.isfinite(cross_N_M).all()
-
-
-def ev_gp_words(N: int, M: int, b: int, *, labelled: bool = False) -> int:
-    """Working memory of :func:`ev_gp` in numbers: ``3 N M + (b + 8) N + 256`` (the ``[N, M]``
-    cross-covariance, its update, the ``[b, N]`` updates); with ``labelled``, ``+ 3 N^2
-    + 2 R (N + M) + R^2`` more (the ``[N, N]`` pool covariance and its rank-``R`` update,
-    ``R = 64``, the whitened blocks and their Cholesky factor)."""
-    words = 3 * N * M + (b + 8) * N + 256
-    if labelled:
-        R = min(LABELLED_BLOCK_SIZE, N)
-        words += 3 * N * N + 2 * R * (N + M) + R * R
-    return words
 
 
 def _check_kernel(kernel: Kernel, x_pool_N_D: Array, x_target_M_D: Array) -> None:
@@ -208,10 +196,9 @@ def ev_gp(
         memory.
       available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
-        :mod:`jaxal.memory`), modelled as ``3 N M + (b + 8) N + 256`` numbers, plus
-        ``3 N^2 + 128 (N + M) + 4096`` with ``labelled`` (:func:`ev_gp_words`), plus
-        whatever ``kernel`` allocates beyond its output (nothing for
-        :mod:`jaxal.kernels`' closed forms). Every step updates the whole ``[N, M]``
+        :mod:`jaxal.memory`), checked against XLA's count of the compiled program (about
+        ``3 N M + b N`` numbers, plus ``3 N^2`` with ``labelled``, and whatever ``kernel``
+        allocates). Every step updates the whole ``[N, M]``
         cross-covariance, so nothing is chunked: a smaller budget raises ``ValueError``;
         subsample ``x_target``.
 
@@ -231,9 +218,9 @@ def ev_gp(
     >>> ev_gp(x, x, 1, labelled=jnp.array([False, True, False])).tolist()
     [2]
     """
-    x_pool = _validate(x_pool, "x_pool")
+    x_pool = check.points(x_pool, "x_pool")
     N, D = x_pool.shape
-    x_target = _validate(x_target, "x_target")
+    x_target = check.points(x_target, "x_target")
     if x_target.shape[1] != D:
         raise ValueError(f"x_target must have D = {D} features (as x_pool); got {x_target.shape}")
     _check_kernel(kernel, x_pool, x_target)
@@ -242,14 +229,15 @@ def ev_gp(
     labelled, selectable_N = selection_masks(labelled, available, N)
     b = check.batch_size(b, selectable_N, on_trace="skip")
     M = x_target.shape[0]
+    labelled = labelled if conditioned else None
+    args = (kernel, x_pool, x_target, labelled, selectable_N, noise)
     memory.require(
         memory_budget,
-        ev_gp_words(N, M, b, labelled=conditioned) * memory.itemsize(x_pool),
+        lambda: memory.temp_bytes(_ev_gp, *args, b=b),
         what=f"ev_gp on N = {N} points and M = {M} targets",
         hint="raise it, or use fewer targets M (the [N, M] cross-covariance is needed throughout)",
     )
-    labelled = labelled if conditioned else None
-    indices, finite = _ev_gp(kernel, x_pool, x_target, labelled, selectable_N, noise, b=b)
+    indices, finite = _ev_gp(*args, b=b)
     check.require(
         finite,
         "kernel returned NaN or inf on x_pool / x_target; it must give finite covariances",

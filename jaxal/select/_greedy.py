@@ -1,6 +1,6 @@
 """Greedy selection over a pool with fixed shapes: the selectable mask and the compiled loop.
 
-Shared by the geometric (:mod:`jaxal.select._geometry`), kernel
+Shared by the geometric (:mod:`jaxal.select._coreset` and its neighbours), kernel
 (:mod:`jaxal.select._kernel_batch`) and EV-GP selections: :func:`selection_masks`
 validates the ``labelled`` / ``available`` masks the same way for all, and :func:`greedy`
 runs a method's ``choose`` / ``update`` pair ``b`` times in one ``lax.fori_loop``.
@@ -23,15 +23,20 @@ def selection_masks(
     ``labelled = None`` means no labelled point; ``available = None`` means ``~labelled``
     (the rule of :mod:`jaxal.select`).
     """
-    if labelled is None:
-        labelled = jnp.zeros((N,), bool)
-    labelled = jnp.asarray(labelled)
-    if labelled.dtype != jnp.bool_:
-        raise TypeError(f"labelled must be a boolean mask; got dtype {labelled.dtype}")
-    if labelled.shape != (N,):
-        raise ValueError(f"labelled must have shape [N] = ({N},); got {labelled.shape}")
+    labelled = check.boolean_mask(labelled, N, "labelled", default=False)
     available = check.available(available, N, on_trace="skip") & ~labelled
     return labelled, check.available(available, N, on_trace="skip")
+
+
+def selection_inputs(
+    x: ArrayLike, b: int, labelled: ArrayLike | None, available: ArrayLike | None, name: str
+) -> tuple[Array, Array, Array, int]:
+    """Validate ``[N, D]`` points (:func:`jaxal.check.points`), the masks
+    (:func:`selection_masks`) and the batch size: ``(x, labelled, selectable, b)``."""
+    x = check.points(x, name)
+    labelled, selectable_N = selection_masks(labelled, available, x.shape[0])
+    b = check.batch_size(b, selectable_N, on_trace="skip")
+    return x, labelled, selectable_N, b
 
 
 def greedy(

@@ -13,12 +13,6 @@ NOT_CHUNKED = (
 """The fix named when a sampling selection does not fit its ``memory_budget``."""
 
 
-def gumbel_words(N: int, b: int) -> int:
-    """Working memory of :func:`gumbel_top_k` in numbers: ``5 N + 4 b + 512`` (the Gumbel noise
-    and its random bits, the perturbed and the zero-weight keys, two top-``b``)."""
-    return 5 * N + 4 * b + 512
-
-
 def draw(key: Key, log_weights_N: Array, b: int, available_N: Array) -> Array:
     """:func:`gumbel_top_k` on valid input, without checks: for compiled loops inside jaxal.
 
@@ -36,6 +30,14 @@ def draw(key: Key, log_weights_N: Array, b: int, available_N: Array) -> Array:
     index_B = jnp.where(position_B < num_positive, drawn_B, fallback_B[slot_B])
     valid_B = (position_B < num_positive) | (fallback_key_B[slot_B] > -jnp.inf)
     return jnp.where(valid_B, index_B, log_weights_N.shape[0])
+
+
+compiled_draw = jax.jit(
+    lambda key, log_weights_N, available_N, *, b: draw(key, log_weights_N, b, available_N),
+    static_argnames=("b",),
+)
+"""``compiled_draw(key, log_weights_N, available_N, b=)``: :func:`draw` as one compiled
+program, whose working memory :func:`jaxal.memory.temp_bytes` counts."""
 
 
 def gumbel_top_k(
@@ -58,9 +60,9 @@ def gumbel_top_k(
       key: PRNG key.
       available: optional bool ``[N]`` mask of selectable points.
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
-        :mod:`jaxal.memory`), modelled as :func:`gumbel_words` ``(N, b)`` numbers. Nothing is
-        chunked (the noise of every point is needed at once, and chunked noise would draw a
-        different batch): a budget below the model raises ``ValueError``.
+        :mod:`jaxal.memory`), checked against XLA's count of the compiled program. Nothing
+        is chunked (the noise of every point is needed at once, and chunked noise would draw
+        a different batch): a smaller budget raises ``ValueError``.
 
     Returns:
       ``[b]`` distinct available indices, in order of drawing (under ``jit``/``vmap``, the
@@ -87,10 +89,11 @@ def gumbel_top_k(
     N = log_weights_N.shape[0]
     available_N = check.available(available, N, on_trace="skip")
     b = check.batch_size(b, available_N, on_trace="skip")
+    args = (key, log_weights_N, available_N)
     memory.require(
         memory_budget,
-        gumbel_words(N, b) * memory.itemsize(log_weights_N),
+        lambda: memory.temp_bytes(compiled_draw, *args, b=b),
         what=f"gumbel_top_k on N = {N} points",
         hint=NOT_CHUNKED,
     )
-    return draw(key, log_weights_N, b, available_N)
+    return compiled_draw(*args, b=b)

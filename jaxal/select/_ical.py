@@ -47,7 +47,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Int
 
 from jaxal import check, memory
-from jaxal.hsic import _centred
+from jaxal._numerics import centred
 from jaxal.typing import Available, Key, LogProbs
 
 RQ_ALPHAS = (0.2, 0.5, 1.0, 2.0, 5.0)
@@ -94,7 +94,7 @@ def _ical(key, log_probs_K_N_C, available_N, *, b, num_pool_samples, max_batch_s
         condense_R, weight_R = _random_subset(condense_key, available_N, R)
         weight_R = weight_R.astype(dtype)
         condense_K_K = jnp.einsum("r,rij->ij", weight_R, kernels_N_K_K[condense_R])
-        centred_K_K = _centred(condense_K_K / jnp.sum(weight_R))
+        centred_K_K = centred(condense_K_K / jnp.sum(weight_R))
         position_S, in_batch_S = _random_subset(batch_key, jnp.arange(b) < i, S)
         batch_sum_K_K = jnp.einsum(
             "s,sij->ij", in_batch_S.astype(dtype), kernels_N_K_K[indices_B[position_S]]
@@ -108,14 +108,6 @@ def _ical(key, log_probs_K_N_C, available_N, *, b, num_pool_samples, max_batch_s
     init = (jnp.zeros((b,), jnp.int32), jnp.zeros((N,), bool))
     indices_B, _ = jax.lax.fori_loop(0, b, step, init)
     return check.picks(indices_B, available_N)
-
-
-def ical_words(K: int, N: int, C: int, num_pool_samples: int, max_batch_samples: int) -> int:
-    """Working memory of :func:`ical` in numbers: ``3 N K^2 + K N C + (R + S + 4) K^2 + 8 N +
-    256`` (the ``[N, K, K]`` label kernels and their construction, the sampling noise, the
-    gathered condense set and batch kernels, ``[N]`` scores)."""
-    R, S = min(num_pool_samples, N), max_batch_samples
-    return 3 * N * K * K + K * N * C + (R + S + 4) * K * K + 8 * N + 256
 
 
 def ical(
@@ -145,9 +137,8 @@ def ical(
       max_batch_samples: the batch so far is subsampled to at most this many points when
         forming its kernel (authors: 20).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
-        :mod:`jaxal.memory`), modelled as ``3 N K^2 + K N C + (R + S + 4) K^2 + 8 N + 256``
-        numbers (:func:`ical_words`, ``R = min(num_pool_samples, N)``,
-        ``S = max_batch_samples``). Every step scores all candidates against the
+        :mod:`jaxal.memory`), checked against XLA's count of the compiled program (about
+        ``3 N K^2 + K N C`` numbers). Every step scores all candidates against the
         ``[N, K, K]`` kernels, so nothing is chunked: a smaller budget raises ``ValueError``.
 
     Returns:
@@ -168,18 +159,12 @@ def ical(
     b = check.batch_size(b, available, on_trace="skip")
     num_pool_samples = check.integer(num_pool_samples, "num_pool_samples")
     max_batch_samples = check.integer(max_batch_samples, "max_batch_samples")
+    static = {"b": b, "num_pool_samples": num_pool_samples, "max_batch_samples": max_batch_samples}
     memory.require(
         memory_budget,
-        ical_words(K, N, C, num_pool_samples, max_batch_samples) * memory.itemsize(log_probs),
+        lambda: memory.temp_bytes(_ical, key, log_probs, available, **static),
         what=f"ical with K = {K}, N = {N}",
         hint="raise it, or use fewer posterior samples K (the [N, K, K] kernels are needed "
         "throughout)",
     )
-    return _ical(
-        key,
-        log_probs,
-        available,
-        b=b,
-        num_pool_samples=num_pool_samples,
-        max_batch_samples=max_batch_samples,
-    )
+    return _ical(key, log_probs, available, **static)

@@ -48,7 +48,7 @@ from the problem, as if it were not in the pool: it is never selected and does n
 LCMD's cluster sums, Frank-Wolfe's embedding :math:`\mu` or BAIT's targets.
 
 **Compute.** Every greedy method is one compiled ``lax.fori_loop`` with fixed shapes (the
-distance methods share :mod:`jaxal.select._geometry`'s loop); no shape depends on the
+distance methods share :mod:`jaxal.select._greedy`'s loop); no shape depends on the
 number ``L`` of labelled points. A step computes one new kernel column
 :math:`\Phi \phi(x_{\text{new}})` (``O(N P)``) and updates ``[N]`` statistics; MaxDet keeps
 its ``[b, N]`` Cholesky columns (``O(N b)`` a step); BAIT keeps the posterior features
@@ -60,10 +60,10 @@ indices come first in a stable ``argsort`` of ``~labelled``), by a ``lax.fori_lo
 trip count is the traced number of blocks ``ceil(L / R)``: ``O(N L P)`` work (at least one
 block's ``O(N R P)`` when ``L > 0``) with fixed shapes. Nothing is ``[N, N]``.
 
-**Memory.** Every method takes ``memory_budget=`` (:mod:`jaxal.memory`) and documents its
-working memory in numbers (times the itemsize, at least 4 bytes). The distance methods'
+**Memory.** Every method takes ``memory_budget=`` (:mod:`jaxal.memory`: the working memory
+is XLA's count of the compiled program's temporaries). The distance methods'
 ``[R, N]`` blocks of distances to the labelled rows shrink below ``R = 64`` rows until the
-model fits (the same selection); the rest is state the greedy loop needs throughout (``[N]``
+program fits (the same selection); the rest is state the greedy loop needs throughout (``[N]``
 statistics, MaxDet's ``[b, N]`` Cholesky columns, BAIT's two ``[N, P]`` feature matrices,
 Frank-Wolfe's ``[N, P]`` unit features), checked against the budget: a smaller one raises
 ``ValueError``.
@@ -91,14 +91,13 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxal import check, memory
+from jaxal._numerics import matmul
 from jaxal._registry import Registry
-from jaxal.kernel_features import DEFAULT_NOISE, Labelled, _validate
-from jaxal.kernels import _matmul
+from jaxal.kernel_features import DEFAULT_NOISE, Labelled
 from jaxal.select._distances import sq_dist_to, sq_dists
-from jaxal.select._geometry import budgeted_block
-from jaxal.select._greedy import greedy, selection_masks
-from jaxal.select._gumbel import draw, gumbel_words
-from jaxal.select._top_k import masked, top_k_words
+from jaxal.select._greedy import greedy, selection_inputs
+from jaxal.select._gumbel import draw
+from jaxal.select._top_k import masked
 from jaxal.typing import Available, Key
 
 DEFAULT_OVERSELECTION_FACTOR = 2.0
@@ -119,20 +118,12 @@ def _diag(phi_N_P: Array) -> Array:
     return jnp.sum(phi_N_P**2, axis=1)
 
 
-def _prepare(phi: Phi, b: int, labelled: Labelled | None, available: Available | None):
-    """Validate; return ``(phi, labelled, selectable, b)``: ``selectable = available & ~labelled``
-    (``available`` defaults to ``~labelled``)."""
-    phi = _validate(phi)
-    labelled, selectable_N = selection_masks(labelled, available, phi.shape[0])
-    b = check.batch_size(b, selectable_N, on_trace="skip")
-    return phi, labelled, selectable_N, b
-
-
-def _require(budget: memory.Budget, words: int, phi: Array, method: str) -> None:
-    """Check a method's working memory, ``words`` numbers, against ``memory_budget``."""
+def _require(budget: memory.Budget, program: Callable, *args, phi: Array, method: str, **static):
+    """Check a method's working memory, XLA's count of ``program(*args, **static)``
+    (:func:`jaxal.memory.temp_bytes`), against ``memory_budget``."""
     memory.require(
         budget,
-        words * memory.itemsize(phi),
+        lambda: memory.temp_bytes(program, *args, **static),
         what=f"{method} on N = {phi.shape[0]} points",
         hint="raise it (this state is needed throughout the greedy loop)",
     )
@@ -144,12 +135,6 @@ def _require(budget: memory.Budget, words: int, phi: Array, method: str) -> None
 @partial(jax.jit, static_argnames=("b",))
 def _maxdiag(phi_N_P: Array, selectable_N: Array, *, b: int) -> Array:
     return jax.lax.top_k(masked(_diag(phi_N_P), selectable_N), b)[1]
-
-
-def maxdiag_words(N: int, b: int) -> int:
-    """Working memory of :func:`maxdiag` in numbers: ``4 N + 4 b + 64`` (the ``[N]`` diagonal
-    and :func:`jaxal.select.top_k`'s)."""
-    return N + top_k_words(N, b)
 
 
 @_METHODS.register("maxdiag")
@@ -172,15 +157,15 @@ def maxdiag(
       labelled: optional bool ``[N]`` mask of the labelled rows (never selected).
       available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        ``4 N + 4 b + 64`` numbers (:func:`maxdiag_words`).
+        checked against the compiled program (nothing is chunked).
 
     Returns:
       ``[b]`` distinct available, unlabelled indices
       (under ``jit``/``vmap``, the positions past the available count hold the sentinel
       ``N``: :func:`jaxal.check.picks`).
     """
-    phi, _, selectable, b = _prepare(phi, b, labelled, available)
-    _require(memory_budget, maxdiag_words(phi.shape[0], b), phi, "maxdiag")
+    phi, _, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
+    _require(memory_budget, _maxdiag, phi, selectable, b=b, phi=phi, method="maxdiag")
     return check.picks(_maxdiag(phi, selectable, b=b), selectable)
 
 
@@ -199,7 +184,7 @@ def _maxdet(phi_N_P: Array, selectable_N: Array, noise: Array, *, b: int) -> Arr
     def update(state, new):
         var_N, factors_B_N, count = state
         column_N = (
-            _matmul(phi_N_P, phi_N_P[new])
+            matmul(phi_N_P, phi_N_P[new])
             + noise * (jnp.arange(N) == new)
             - factors_B_N.T @ factors_B_N[:, new]
         )
@@ -210,12 +195,6 @@ def _maxdet(phi_N_P: Array, selectable_N: Array, noise: Array, *, b: int) -> Arr
 
     state = (_diag(phi_N_P) + noise, jnp.zeros((b, N), dtype), 0)
     return greedy(choose, update, state, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
-
-
-def maxdet_words(N: int, b: int) -> int:
-    """Working memory of :func:`maxdet` in numbers: ``(b + 8) N + 4 b + 256`` (the
-    ``[b, N]`` Cholesky columns, the conditional variances and a new column)."""
-    return (b + 8) * N + 4 * b + 256
 
 
 @_METHODS.register("maxdet")
@@ -246,46 +225,30 @@ def maxdet(
       noise: finite :math:`\sigma^2 \ge 0` added to the diagonal (paper: ``1e-6``; 0 is the
         plain log-determinant of :math:`K_{SS}`).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        ``(b + 8) N + 4 b + 256`` numbers (:func:`maxdet_words`).
+        checked against the compiled program (the ``[b, N]`` Cholesky columns are needed
+        throughout).
 
     Returns:
       ``[b]`` distinct available, unlabelled indices, in the order they were chosen
       (under ``jit``/``vmap``, the positions past the available count hold the sentinel
       ``N``: :func:`jaxal.check.picks`).
     """
-    phi, _, selectable, b = _prepare(phi, b, labelled, available)
+    phi, _, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
     check.scalar(noise, "noise", positive=False, what=" (a noise variance)")
-    _require(memory_budget, maxdet_words(phi.shape[0], b), phi, "maxdet")
+    _require(memory_budget, _maxdet, phi, selectable, noise, b=b, phi=phi, method="maxdet")
     return check.picks(_maxdet(phi, selectable, noise, b=b), selectable)
 
 
 # --- centre methods: MaxDist, k-means++, LCMD ----------------------------------------------------
 
 
-def centre_words(method: str, N: int, P: int, b: int, block_size: int) -> int:
-    """Working memory of the distance methods in numbers: ``14 N + 4 b + 256`` (``[N]``
-    distances, centres and scores, the order of the labelled rows), ``+ 5 N + 516`` for
-    k-means++ (a Gumbel draw per step), ``+ 2 N`` for LCMD (cluster sums), ``+ (N + P + 2) R``
-    (a block of ``R`` labelled rows' distances to the pool, ``R = min(block_size, N)``)."""
-    words = 14 * N + 4 * b + 256 + (N + P + 2) * min(block_size, N)
-    if method == "kmeanspp":
-        words += gumbel_words(N, 1)
-    if method == "lcmd":
-        words += 2 * N
-    return words
-
-
-def _centre_block(budget: memory.Budget, phi: Array, b: int, method: str) -> int:
-    """Labelled rows per distance block: :data:`LABELLED_BLOCK_SIZE`, fewer to fit the budget."""
-    N, P = phi.shape
-    return budgeted_block(
-        budget,
-        min(LABELLED_BLOCK_SIZE, N),
-        N,
-        lambda R: centre_words(method, N, P, b, R),
-        itemsize=memory.itemsize(phi),
-        what=f"{method} on N = {N} points",
-    )
+def _in_blocks(budget: memory.Budget, program: Callable, *args, b: int, method: str) -> Array:
+    """``program(*args, b=, block_size=R)``: ``R`` labelled rows per distance block,
+    :data:`LABELLED_BLOCK_SIZE` or fewer to fit the budget (:func:`jaxal.memory.in_blocks`)."""
+    N = args[-1].shape[0]
+    block_size = min(LABELLED_BLOCK_SIZE, N)
+    what = f"{method} on N = {N} points"
+    return memory.in_blocks(budget, program, *args, b=b, block_size=block_size, what=what)
 
 
 def over_labelled_blocks(fn: Callable, init, labelled_N: Array, block_size: int):
@@ -382,17 +345,15 @@ def maxdist(
         selected.
       available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        ``14 N + 4 b + 256 + (N + P + 2) R`` numbers for blocks of ``R`` labelled rows
-        (:func:`centre_words`); ``R`` shrinks below 64 until it fits.
+        blocks of ``R`` labelled rows shrink below 64 until the compiled program fits.
 
     Returns:
       ``[b]`` distinct available, unlabelled indices, in the order they were chosen
       (under ``jit``/``vmap``, the positions past the available count hold the sentinel
       ``N``: :func:`jaxal.check.picks`).
     """
-    phi, labelled, selectable, b = _prepare(phi, b, labelled, available)
-    block_size = _centre_block(memory_budget, phi, b, "maxdist")
-    indices = _maxdist(phi, labelled, selectable, b=b, block_size=block_size)
+    phi, labelled, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
+    indices = _in_blocks(memory_budget, _maxdist, phi, labelled, selectable, b=b, method="maxdist")
     return check.picks(indices, selectable)
 
 
@@ -439,8 +400,7 @@ def kmeanspp(
         selected.
       available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        ``14 N + 4 b + 256 + (N + P + 2) R`` numbers (``+ 5 N + 516``) for blocks of ``R``
-        labelled rows (:func:`centre_words`); ``R`` shrinks below 64 until it fits.
+        blocks of ``R`` labelled rows shrink below 64 until the compiled program fits.
 
     Returns:
       ``[b]`` distinct available, unlabelled indices, in the order they were drawn
@@ -448,9 +408,10 @@ def kmeanspp(
       ``N``: :func:`jaxal.check.picks`).
     """
     key = check.key(key)
-    phi, labelled, selectable, b = _prepare(phi, b, labelled, available)
-    block_size = _centre_block(memory_budget, phi, b, "kmeanspp")
-    indices = _kmeanspp(key, phi, labelled, selectable, b=b, block_size=block_size)
+    phi, labelled, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
+    indices = _in_blocks(
+        memory_budget, _kmeanspp, key, phi, labelled, selectable, b=b, method="kmeanspp"
+    )
     return check.picks(indices, selectable)
 
 
@@ -507,17 +468,16 @@ def lcmd(
         selected.
       available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        ``14 N + 4 b + 256 + (N + P + 2) R`` numbers (``+ 2 N``) for blocks of ``R``
-        labelled rows (:func:`centre_words`); ``R`` shrinks below 64 until it fits.
+        blocks of ``R`` labelled rows shrink below 64 until the compiled program fits.
 
     Returns:
       ``[b]`` distinct available, unlabelled indices, in the order they were chosen
       (under ``jit``/``vmap``, the positions past the available count hold the sentinel
       ``N``: :func:`jaxal.check.picks`).
     """
-    phi, labelled, selectable, b = _prepare(phi, b, labelled, available)
-    block_size = _centre_block(memory_budget, phi, b, "lcmd")
-    return check.picks(_lcmd(phi, labelled, selectable, b=b, block_size=block_size), selectable)
+    phi, labelled, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
+    indices = _in_blocks(memory_budget, _lcmd, phi, labelled, selectable, b=b, method="lcmd")
+    return check.picks(indices, selectable)
 
 
 # --- Frank-Wolfe ---------------------------------------------------------------------------------
@@ -529,11 +489,11 @@ def _frankwolfe(phi_N_P: Array, selectable_N: Array, *, b: int) -> Array:
     norm_N = jnp.sqrt(_diag(phi_N_P))
     unit_N_P = phi_N_P / (norm_N + 1e-30)[:, None]
     weight_N = selectable_N.astype(dtype)
-    mean_embedding_P = _matmul(weight_N, phi_N_P)
+    mean_embedding_P = matmul(weight_N, phi_N_P)
     radius = jnp.sum(weight_N * norm_N)
 
     def choose(i, embedding_P, available_N):
-        return jnp.argmax(masked(_matmul(unit_N_P, mean_embedding_P - embedding_P), available_N))
+        return jnp.argmax(masked(matmul(unit_N_P, mean_embedding_P - embedding_P), available_N))
 
     def update(embedding_P, new):
         vertex_P = radius * unit_N_P[new]
@@ -545,12 +505,6 @@ def _frankwolfe(phi_N_P: Array, selectable_N: Array, *, b: int) -> Array:
 
     embedding_P = jnp.zeros(phi_N_P.shape[1], dtype)
     return greedy(choose, update, embedding_P, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
-
-
-def frankwolfe_words(N: int, P: int) -> int:
-    """Working memory of :func:`frankwolfe` in numbers: ``N P + 4 N + 2 P + 256`` (the
-    ``[N, P]`` unit features, norms and scores)."""
-    return N * P + 4 * N + 2 * P + 256
 
 
 @_METHODS.register("frankwolfe")
@@ -579,15 +533,16 @@ def frankwolfe(
       available: optional bool ``[N]`` mask of selectable (and embedded) points (default
         ``~labelled``).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        ``N P + 4 N + 2 P + 256`` numbers (:func:`frankwolfe_words`).
+        checked against the compiled program (the ``[N, P]`` unit features are needed
+        throughout).
 
     Returns:
       ``[b]`` distinct available, unlabelled indices, in the order they were chosen
       (under ``jit``/``vmap``, the positions past the available count hold the sentinel
       ``N``: :func:`jaxal.check.picks`).
     """
-    phi, _, selectable, b = _prepare(phi, b, labelled, available)
-    _require(memory_budget, frankwolfe_words(*phi.shape), phi, "frankwolfe")
+    phi, _, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
+    _require(memory_budget, _frankwolfe, phi, selectable, b=b, phi=phi, method="frankwolfe")
     return check.picks(_frankwolfe(phi, selectable, b=b), selectable)
 
 
@@ -611,7 +566,7 @@ def _bait_condition(state, new: Array, noise: Array, sign: float):
     denominator = jnp.maximum(noise + sign * jnp.dot(phi_P, phi_P), jnp.finfo(phi_P.dtype).tiny)
     root = jnp.sqrt(denominator)
     beta = 1.0 / (root * (root + jnp.sqrt(noise)))
-    dot_N = _matmul(phi_N_P, phi_P)
+    dot_N = matmul(phi_N_P, phi_P)
     return (
         phi_N_P - sign * beta * jnp.outer(dot_N, phi_P),
         cross_N_P - sign * jnp.outer(dot_N / denominator, cross_N_P[new]),
@@ -631,10 +586,10 @@ def _bait(
     dtype = phi_N_P.dtype
     noise = jnp.asarray(noise, dtype)
     target_N = (selectable_N | labelled_N).astype(dtype)
-    cov_P_P = _matmul(phi_N_P.T * target_N[None, :], phi_N_P)
+    cov_P_P = matmul(phi_N_P.T * target_N[None, :], phi_N_P)
     eigenvalues_P, eigenvectors_P_P = jnp.linalg.eigh(cov_P_P)
     root_P_P = eigenvectors_P_P * jnp.sqrt(jnp.maximum(eigenvalues_P, 0.0))[None, :]
-    state = (phi_N_P, _matmul(phi_N_P, root_P_P))
+    state = (phi_N_P, matmul(phi_N_P, root_P_P))
 
     def forward(i, carry):
         state, available_N, order_F, kept_F = carry
@@ -670,13 +625,6 @@ def _bait(
 
     _, kept_F = jax.lax.fori_loop(0, num_forward - b, backward, (state, kept_F))
     return order_F[jnp.nonzero(kept_F, size=b)[0]]
-
-
-def bait_words(N: int, P: int, num_forward: int) -> int:
-    """Working memory of :func:`bait` in numbers: ``4 N P + 4 N + 6 P^2 + (2 P + 4) F + 256``
-    (the posterior and cross features and their rank-one updates, the ``[P, P]`` target
-    covariance and its eigendecomposition, the features of the ``F`` forward picks)."""
-    return 4 * N * P + 4 * N + 6 * P * P + (2 * P + 4) * num_forward + 256
 
 
 @_METHODS.register("bait")
@@ -719,15 +667,15 @@ def bait(
       overselection_factor: forward batch size over ``b``, finite and ``>= 1``; 1 gives
         BAIT-F, the paper's BAIT-FB uses 2.
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        ``4 N P + 4 N + 6 P^2 + (2 P + 4) F + 256`` numbers for ``F`` forward picks
-        (:func:`bait_words`).
+        checked against the compiled program (two ``[N, P]`` feature matrices are needed
+        throughout).
 
     Returns:
       ``[b]`` distinct available, unlabelled indices
       (under ``jit``/``vmap``, the positions past the available count hold the sentinel
       ``N``: :func:`jaxal.check.picks`).
     """
-    phi, labelled, selectable, b = _prepare(phi, b, labelled, available)
+    phi, labelled, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
     check.scalar(noise, "noise", what=" (a noise variance)")
     if not (math.isfinite(overselection_factor) and overselection_factor >= 1):
         raise ValueError(
@@ -735,8 +683,9 @@ def bait(
         )
     N, P = phi.shape
     num_forward = max(b, min(round(overselection_factor * b), N))
-    _require(memory_budget, bait_words(N, P, num_forward), phi, "bait")
-    indices = _bait(phi, labelled, selectable, noise, b=b, num_forward=num_forward)
+    args = (phi, labelled, selectable, noise)
+    _require(memory_budget, _bait, *args, b=b, num_forward=num_forward, phi=phi, method="bait")
+    indices = _bait(*args, b=b, num_forward=num_forward)
     return check.picks(indices, selectable)
 
 

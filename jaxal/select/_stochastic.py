@@ -2,27 +2,22 @@
 TMLR 2023): sample the batch from the scores instead of taking the top-k."""
 
 import math
+from functools import partial
 from typing import Literal
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Int
 
 from jaxal import check, memory
-from jaxal.select._gumbel import NOT_CHUNKED, draw, gumbel_words
+from jaxal.select._gumbel import NOT_CHUNKED, compiled_draw, draw
 from jaxal.select._top_k import masked
 from jaxal.typing import Available, Key, Scores
 
 Mode = Literal["power", "softmax", "softrank"]
 
 
-def stochastic_words(N: int, b: int, mode: Mode = "power") -> int:
-    """Working memory of :func:`stochastic` in numbers: :func:`~jaxal.select._gumbel.gumbel_words`
-    ``+ N`` (the log-weights), ``+ 5 N`` for ``"softrank"`` (an argsort and the ranks); also
-    :func:`random`'s (``+ N``, its zero weights)."""
-    return gumbel_words(N, b) + (5 * N if mode == "softrank" else N)
-
-
-def log_weights(scores: Array, mode: Mode, beta: float, available: Array) -> Array:
+def log_weights(scores: Array, mode: Mode, beta: float | Array, available: Array) -> Array:
     """Unnormalised log sampling weights ``[N]`` of the three stochastic modes.
 
     * ``power``: ``p_i ∝ s_i^beta`` (``-inf`` where ``s_i <= 0``),
@@ -39,6 +34,11 @@ def log_weights(scores: Array, mode: Mode, beta: float, available: Array) -> Arr
         rank_N = jnp.empty_like(order_N).at[order_N].set(jnp.arange(1, scores.shape[0] + 1))
         return -beta * jnp.log(rank_N.astype(scores.dtype))
     raise ValueError(f"mode must be 'power', 'softmax' or 'softrank'; got {mode!r}")
+
+
+@partial(jax.jit, static_argnames=("b", "mode"))
+def _stochastic(key: Key, scores_N: Array, beta, available_N: Array, *, b: int, mode: Mode):
+    return draw(key, log_weights(scores_N, mode, beta, available_N), b, available_N)
 
 
 def stochastic(
@@ -71,8 +71,7 @@ def stochastic(
       beta: inverse temperature, ``> 0`` (may be traced, e.g. to ``vmap`` over it).
       available: optional bool ``[N]`` mask of selectable points.
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
-        :mod:`jaxal.memory`), modelled as :func:`stochastic_words` numbers: ``6 N + 4 b + 512``
-        (``"power"``, ``"softmax"``), ``10 N + 4 b + 512`` (``"softrank"``). Nothing is
+        :mod:`jaxal.memory`), checked against XLA's count of the compiled program. Nothing is
         chunked (every point's noise is needed at once): a smaller budget raises
         ``ValueError``.
 
@@ -95,13 +94,14 @@ def stochastic(
     available = check.available(available, scores.shape[0], on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
     N = scores.shape[0]
+    args = (key, scores, beta, available)
     memory.require(
         memory_budget,
-        stochastic_words(N, b, mode) * memory.itemsize(scores),
+        lambda: memory.temp_bytes(_stochastic, *args, b=b, mode=mode),
         what=f"stochastic ({mode!r}) on N = {N} points",
         hint=NOT_CHUNKED,
     )
-    return draw(key, log_weights(scores, mode, beta, available), b, available)
+    return _stochastic(*args, b=b, mode=mode)
 
 
 def random(
@@ -119,8 +119,7 @@ def random(
       b: batch size (static Python int, ``1 <= b <= #available``).
       key: PRNG key.
       available: optional bool ``[N]`` mask of selectable points.
-      memory_budget: as :func:`stochastic`'s, ``6 N + 4 b + 512`` numbers (of the default
-        float dtype, the zero weights').
+      memory_budget: as :func:`stochastic`'s.
 
     Returns:
       ``[b]`` distinct available indices, in order of drawing (under ``jit``/``vmap``, the
@@ -136,11 +135,11 @@ def random(
     key = check.key(key)
     available = check.available(available, num_points, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
-    log_weights_N = jnp.zeros((num_points,))
+    args = (key, jnp.zeros((num_points,)), available)
     memory.require(
         memory_budget,
-        stochastic_words(num_points, b) * memory.itemsize(log_weights_N),
+        lambda: memory.temp_bytes(compiled_draw, *args, b=b),
         what=f"random on N = {num_points} points",
         hint=NOT_CHUNKED,
     )
-    return draw(key, log_weights_N, b, available)
+    return compiled_draw(*args, b=b)

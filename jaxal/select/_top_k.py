@@ -15,27 +15,6 @@ def masked(scores: Array, available: Array) -> Array:
     return jnp.where(available, scores, -jnp.inf)
 
 
-def top_k_words(N: int, b: int, chunk: int | None = None) -> int:
-    """Working memory of :func:`top_k` in numbers: ``3 N + 4 b + 64`` unchunked (the masked
-    scores and a sort's values and indices); ``6 n + 16 b + 256`` in chunks of ``n`` points
-    (each chunk's slice, mask, positions and sort, and the merge with the running best ``b``).
-    """
-    if chunk is None:
-        return 3 * N + 4 * b + 64
-    return 6 * chunk + 16 * b + 256
-
-
-def top_k_chunk(budget: memory.Budget, N: int, b: int, itemsize: int, what: str) -> int:
-    """Points per chunk of a budgeted top-``b`` of ``N`` scores (``N``: unchunked)."""
-    if budget is None or top_k_words(N, b) * itemsize <= memory.parse(budget):
-        return N
-    fixed = top_k_words(N, b, chunk=0)
-    per_point = top_k_words(N, b, chunk=1) - fixed
-    return memory.chunk_size(
-        budget, N, per_point=per_point * itemsize, fixed=fixed * itemsize, what=what
-    )
-
-
 @partial(jax.jit, static_argnames=("b", "chunk"))
 def _top_k_chunked(scores_N: Array, available_N: Array, *, b: int, chunk: int) -> Array:
     """Exact top-``b`` indices, ``chunk`` points at a time, merged into the running best.
@@ -43,9 +22,11 @@ def _top_k_chunked(scores_N: Array, available_N: Array, *, b: int, chunk: int) -
     The running best comes first in every merge and ``lax.top_k`` prefers the lower position,
     so ties break towards the lower index as in one ``lax.top_k`` over all points. The last
     chunk is shifted back to end at ``N``; the points it shares with the one before are
-    masked so that no index is seen twice.
+    masked so that no index is seen twice. With ``chunk >= N``: one ``lax.top_k``.
     """
     N = scores_N.shape[0]
+    if chunk >= N:
+        return _sentinel(*jax.lax.top_k(masked(scores_N, available_N), b), N)
     offset_n = jnp.arange(chunk, dtype=jnp.int32)
 
     def merge(i, best):
@@ -81,9 +62,9 @@ def top_k(
 
     Ties are broken towards the lower index.
 
-    Working memory (:func:`top_k_words`): ``3 N + 4 b + 64`` numbers (the masked scores and a
-    sort's values and indices). Over ``memory_budget`` the scores are scanned in chunks of
-    ``n`` points, each merged into the running best ``b`` (``6 n + 16 b + 256`` numbers); the
+    Working memory: the masked scores and a sort's values and indices (XLA's count of the
+    compiled program, :mod:`jaxal.memory`). Over ``memory_budget`` the scores are scanned in
+    the largest chunks of ``n`` points that fit, each merged into the running best ``b``; the
     indices are identical, ties included.
 
     Args:
@@ -107,7 +88,10 @@ def top_k(
     N = scores.shape[0]
     available = check.available(available, N, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
-    chunk = top_k_chunk(memory_budget, N, b, memory.itemsize(scores), f"top_k of b = {b}")
-    if chunk < N:
-        return _top_k_chunked(scores, available, b=b, chunk=chunk)
-    return _sentinel(*jax.lax.top_k(masked(scores, available), b), N)
+    chunk = memory.chunk_size(
+        memory_budget,
+        N,
+        lambda n: memory.temp_bytes(_top_k_chunked, scores, available, b=b, chunk=n),
+        what=f"top_k of b = {b}",
+    )
+    return _top_k_chunked(scores, available, b=b, chunk=chunk)

@@ -1,0 +1,101 @@
+r"""BADGE (Ash et al., ICLR 2020): k-means++ seeding on gradient embeddings.
+
+:func:`d2_seeding` (the ``D^2`` sampling of k-means++) is shared with TypiClust's k-means
+(:mod:`jaxal.select._typiclust`). Compiled ``lax.fori_loop`` with ``[N]`` state: ``O(N D)`` a
+step. **Memory:** ``memory_budget=`` (:mod:`jaxal.memory`) is checked against XLA's count of
+the compiled program; all of it is ``[N]`` state needed throughout, so nothing is chunked.
+"""
+
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, ArrayLike, Float, Int
+
+from jaxal import check, memory
+from jaxal.select._distances import sq_dist_to
+from jaxal.select._greedy import greedy
+from jaxal.select._gumbel import draw
+from jaxal.typing import Available, Key
+
+
+def d2_seeding(keys_B: Array, x_N_D: Array, first: Array, available_N: Array) -> Array:
+    """k-means++ seeding from centre ``first``: ``B = len(keys) + 1`` distinct indices.
+
+    Each further centre is drawn with probability proportional to its squared distance to
+    the nearest centre so far (``D^2`` sampling); if every remaining point coincides with a
+    centre, uniformly among the remaining available points.
+    """
+    B = keys_B.shape[0] + 1
+    min_sq_N = sq_dist_to(x_N_D, x_N_D[first])
+    indices_B = jnp.zeros((B,), jnp.int32).at[0].set(first.astype(jnp.int32))
+    available_N = available_N.at[first].set(False)
+
+    def choose(i, min_sq_N, available_N):
+        return draw(keys_B[i - 1], jnp.log(min_sq_N), 1, available_N)[0]
+
+    def update(min_sq_N, new):
+        return jnp.minimum(min_sq_N, sq_dist_to(x_N_D, x_N_D[new]))
+
+    return greedy(choose, update, min_sq_N, available_N, indices_B, start=1)
+
+
+@partial(jax.jit, static_argnames=("b",))
+def _badge(key: Key, x_N_D: Array, available_N: Array, *, b: int) -> Array:
+    first = jnp.argmax(jnp.where(available_N, jnp.sum(x_N_D**2, axis=1), -jnp.inf))
+    indices_B = d2_seeding(jax.random.split(key, b - 1), x_N_D, first, available_N)
+    return check.picks(indices_B, available_N)
+
+
+def badge(
+    embeddings: Float[ArrayLike, "N D"],
+    b: int,
+    *,
+    key: Key,
+    available: Available | None = None,
+    memory_budget: memory.Budget = None,
+) -> Int[Array, " B"]:
+    r"""BADGE batch (Ash et al., ICLR 2020): k-means++ seeding on gradient embeddings.
+
+    The first centre is the available point of largest norm :math:`\|g(x)\|` (as in the
+    authors' code: the largest expected gradient); each further point is
+    drawn from the available points not chosen yet with probability
+
+    .. math:: P(x) \propto \min_{c \in \text{chosen}} \|g(x) - g(c)\|^2.
+
+    If all remaining points have distance 0 (duplicates of chosen ones) it draws uniformly.
+    Compiled ``fori_loop`` keeping the ``[N]`` minimum squared distance: ``O(N D)`` a step.
+
+    Args:
+      embeddings: ``[N, D]`` embeddings, typically :func:`jaxal.embeddings.badge` (``D = C H``;
+        the negative of the authors' sign, which no norm or distance sees).
+      b: batch size, static Python int with ``1 <= b <= #available``.
+      key: PRNG key.
+      available: optional bool ``[N]`` mask of selectable points.
+      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``), checked
+        against the compiled program, all ``[N]`` state: a smaller budget raises
+        ``ValueError``.
+
+    Returns:
+      ``[b]`` distinct available indices, in the order they were chosen (under
+      ``jit``/``vmap``, positions past the available count hold the sentinel ``N``:
+      :func:`jaxal.check.picks`).
+
+    Example:
+      >>> import jax, jax.numpy as jnp
+      >>> g = jnp.array([[3.0, 0.0], [3.0, 0.0], [0.0, 1.0]])
+      >>> badge(g, 2, key=jax.random.key(0)).tolist()  # largest norm; its copy has weight 0
+      [0, 2]
+    """
+    x = check.points(embeddings, "embeddings")
+    key = check.key(key)
+    N = x.shape[0]
+    available = check.available(available, N, on_trace="skip")
+    b = check.batch_size(b, available, on_trace="skip")
+    memory.require(
+        memory_budget,
+        lambda: memory.temp_bytes(_badge, key, x, available, b=b),
+        what=f"badge on N = {N} points",
+        hint="raise it (the [N] distances are needed throughout)",
+    )
+    return _badge(key, x, available, b=b)
