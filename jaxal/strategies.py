@@ -33,6 +33,7 @@ from jaxal import kernel_features, scores, select, subpool
 from jaxal._registry import Registry
 from jaxal.context import Round
 from jaxal.select._stochastic import Mode
+from jaxal.select._vessal import sketched
 from jaxal.typing import Array
 
 Strategy = Callable[[Round, int], Array]
@@ -221,12 +222,13 @@ def badge(r: Round, b: int) -> Array:
 def vessal(r: Round, b: int) -> Array:
     """VeSSAL (:func:`jaxal.select.vessal`) on the BADGE gradient embeddings, the pool streamed
     once in a random order (a permutation from ``r.key``); random fillers complete the batch
-    when the stream queries fewer than ``b`` points (the authors' ``fill_random``)."""
-    order_key, select_key = jax.random.split(r.key)
+    when the stream queries fewer than ``b`` points (the authors' ``fill_random``). Embeddings
+    wider than 512 are sketched to 512 first (``jaxal.select._vessal.sketched``).
+    """
+    order_key, select_key, sketch_key = jax.random.split(r.key, 3)
     order_N = jax.random.permutation(order_key, r.num_points)
-    index_B = select.vessal(
-        r.features("badge")[order_N], b, key=select_key, available=r.available[order_N]
-    )
+    g_N_P = sketched(r.features("badge"), key=sketch_key)
+    index_B = select.vessal(g_N_P[order_N], b, key=select_key, available=r.available[order_N])
     return jnp.where(index_B < r.num_points, order_N[index_B % r.num_points], r.num_points)
 
 

@@ -38,7 +38,7 @@ from jaxal.context import Round
 from jaxal.data import Dataset
 from jaxal.loop import evaluate
 from jaxal.posterior import Posterior
-from jaxal.select._vessal import DEFAULT_COV_INV_SCALING, stream_uniform
+from jaxal.select._vessal import DEFAULT_COV_INV_SCALING, sketched, stream_uniform
 from jaxal.typing import Array, Key
 
 Sampler = Literal["vessal", "random"]
@@ -59,6 +59,7 @@ class StreamState(NamedTuple):
       order: int32 ``[N]`` the stream: pool indices in order of arrival.
       position: int32 scalar, the next stream position to read.
       key: raw PRNG key data for the next chunk.
+      sketch_key: raw PRNG key data of the stream's embedding sketch (fixed along it).
       chunk: int32 scalar, chunks done.
       labels: int32 ``[R + 1]`` labelled points after the initial fit and after each chunk
         (``-1``: not yet).
@@ -75,6 +76,7 @@ class StreamState(NamedTuple):
     order: Array
     position: Array
     key: Array
+    sketch_key: Array
     chunk: Array
     labels: Array
     metrics: dict[str, Array]
@@ -103,11 +105,15 @@ def check_settings(num_points: int, *, budget: int, initial: int, chunk_size: in
         raise ValueError(f"initial = {initial} leaves no point to stream (N = {num_points})")
 
 
-def _gradient_embeddings(posterior: Posterior, params, x_n: Array, key: Key) -> Array:
-    """``[n, P]`` BADGE gradient embeddings of the points ``x_n`` under the posterior."""
+def _gradient_embeddings(
+    posterior: Posterior, params, x_n: Array, key: Key, sketch_key: Key
+) -> Array:
+    """``[n, P]`` BADGE gradient embeddings of the points ``x_n`` under the posterior,
+    sketched with the stream's ``sketch_key`` when wider than 512
+    (``jaxal.select._vessal.sketched``)."""
     n = x_n.shape[0]
     r = Round.from_posterior(posterior, params, key=key, x_pool=x_n, labelled=jnp.zeros((n,), bool))
-    return r.features("badge")
+    return sketched(r.features("badge"), key=sketch_key)
 
 
 def _fit_and_evaluate(posterior: Posterior, data: Dataset, x, y, count, key: Key):
@@ -132,7 +138,7 @@ def _init(
 ) -> StreamState:
     N = data.x_pool.shape[0]
     R = num_chunks(N, initial=initial, chunk_size=chunk_size)
-    order_key, fit_key, stream_key, next_key = jax.random.split(key, 4)
+    order_key, fit_key, stream_key, next_key, sketch_key = jax.random.split(key, 5)
     order_N = jax.random.permutation(order_key, N).astype(jnp.int32)
     first = order_N[:initial]
     x = (
@@ -144,7 +150,7 @@ def _init(
     count = jnp.asarray(initial, jnp.int32)
     params, metrics = _fit_and_evaluate(posterior, data, x, y, count, fit_key)
     g_shape = jax.eval_shape(
-        lambda p, x, k: _gradient_embeddings(posterior, p, x, k),
+        lambda p, x, k: _gradient_embeddings(posterior, p, x, k, k),
         params,
         data.x_pool[:chunk_size],
         fit_key,
@@ -166,6 +172,7 @@ def _init(
         order=order_N,
         position=count,
         key=jax.random.key_data(next_key),
+        sketch_key=jax.random.key_data(sketch_key),
         chunk=jnp.zeros((), jnp.int32),
         labels=jnp.full((R + 1,), -1, jnp.int32).at[0].set(initial),
         metrics={k: jnp.full((R + 1,), jnp.nan).at[0].set(v) for k, v in metrics.items()},
@@ -257,7 +264,8 @@ def chunk_step(
     index_n = state.order[jnp.minimum(position_n, N - 1)]
     x_n = data.x_pool[index_n]
     if sampler == "vessal":
-        g_n_P = _gradient_embeddings(posterior, state.params, x_n, predict_key)
+        sketch_key = jax.random.wrap_key_data(state.sketch_key)
+        g_n_P = _gradient_embeddings(posterior, state.params, x_n, predict_key, sketch_key)
         query_n, sampler_state = select.vessal_stream(state.sampler, g_n_P, available=valid_n)
     else:
         query_n, sampler_state = _random_stream(state.sampler, valid_n, data.x_pool.dtype)
@@ -278,6 +286,7 @@ def chunk_step(
         order=state.order,
         position=state.position + chunk_size,
         key=jax.random.key_data(next_key),
+        sketch_key=state.sketch_key,
         chunk=done,
         labels=state.labels.at[done].set(count, mode="drop"),
         metrics={k: v.at[done].set(metrics[k], mode="drop") for k, v in state.metrics.items()},

@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 VERSION = PYPROJECT["project"]["version"]
-EXTRAS = {"cuda", "data", "peers", "docs", "dev"}
+EXTRAS = {"cuda", "data", "peers", "docs", "dev", "notebook"}
 
 
 def _run(*args: str, **kwargs) -> subprocess.CompletedProcess:

@@ -123,6 +123,7 @@ def test_jit_and_vmap(rng, key):
     np.testing.assert_array_equal(got[2, 4:], N)
 
 
+@pytest.mark.unchecked  # bad input on purpose: our own errors, not the annotation checks
 def test_bad_input_is_refused(key):
     g = jnp.ones((N, P))
     with pytest.raises(ValueError, match=r"embeddings must have shape \[N, P\]"):
@@ -199,6 +200,7 @@ def test_the_stream_labels_up_to_the_budget_in_one_compiled_chunk_under_vmap():
         np.testing.assert_array_equal(state.y[s, :count], data.y_pool[acquired[:count]])
 
 
+@pytest.mark.unchecked  # bad settings on purpose: our own errors, not the annotation checks
 def test_stream_settings_are_checked():
     data = jaxal.data.Dataset(
         jnp.ones((20, 2)), jnp.zeros(20, int), jnp.ones((5, 2)), jnp.zeros(5, int), 2

@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
-from jaxal import check
+from jaxal import check, kernel_features
 from jaxal.select._gumbel import draw
 from jaxal.typing import Available, Key
 
@@ -165,6 +165,26 @@ def _step(state: VessalState, inputs: tuple[Array, Array]) -> tuple[VessalState,
 def _stream(state: VessalState, g_n_P: Array, available_n: Array) -> tuple[Array, VessalState]:
     state, query_n = jax.lax.scan(_step, state, (g_n_P, available_n))
     return query_n, state
+
+
+SKETCH_DIM = 512
+"""Width above which the strategy and the streaming loop sketch the embeddings
+(:func:`sketched`)."""
+
+
+def sketched(g_N_P: Array, *, key: Key) -> Array:
+    """``g_N_P`` projected to :data:`SKETCH_DIM` features (:func:`jaxal.kernel_features.sketch`)
+    when wider, else as is.
+
+    The stream updates a ``[P, P]`` inverse covariance at every point: an ensemble's BADGE
+    embeddings (``P = K C H``, 6,400 for the command line's default) cost minutes per pass on
+    a CPU. The Gaussian sketch keeps the quadratic forms ``g^T A^{-1} g`` the sampling reads
+    to a relative error ``O(1 / sqrt(SKETCH_DIM))``; one ``key`` for a whole stream keeps its
+    points in one space.
+    """
+    if g_N_P.shape[1] <= SKETCH_DIM:
+        return g_N_P
+    return kernel_features.sketch(g_N_P, key=key, dim=SKETCH_DIM)
 
 
 def _embeddings(x: ArrayLike, name: str = "embeddings") -> Array:
