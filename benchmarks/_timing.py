@@ -6,13 +6,15 @@ as ``compile_s``). Every call is blocked with :func:`jax.block_until_ready` and 
 until the timed runs have used ``budget_s`` seconds (always at least one timed run); a warm-up
 longer than ``budget_s`` is itself the one run, so a slow call is not made twice more. Each
 :class:`Timing` records the 1-minute load average (:func:`os.getloadavg`) when it began and the
-highest seen before each run: a busy machine slows every figure, and not evenly (torch's
+highest load from other processes (:func:`other_load`) seen before each run: a busy machine
+slows every figure, and not evenly (torch's
 threads lose far more to other processes than XLA's: the same BatchBALD pair measured 47x at
 load 7 and 6.8x at load 2).
 
 Comparisons between libraries therefore use :func:`time_interleaved`: the calls take turns
 (round ``r`` times every call once, in an order rotated each round), so each library sees the
-same machine, and a comparison whose load average rose above :data:`QUIET_LOAD` is flagged as
+same machine, and a comparison whose other processes' load rose above :data:`QUIET_LOAD` is
+flagged as
 loaded (:func:`is_quiet`); :func:`quietest` repeats a loaded comparison and keeps the quietest.
 """
 
@@ -44,7 +46,8 @@ class Timing:
     compile_s: float | None = None
     compiled: object = None
     load_max: float | None = None
-    """The highest 1-minute load average seen before any timed run (``None``: not tracked)."""
+    """The highest load from other processes (:func:`other_load`) seen before any timed run
+    (``None``: not tracked)."""
 
 
 def time_call(call: Callable[[], object]) -> tuple[float, object]:
@@ -83,8 +86,24 @@ def time_compiled(fn: Callable, *args, repeats: int, budget_s: float = math.inf)
 
 
 QUIET_LOAD = 1.0
-"""The 1-minute load average above which a comparison is flagged as taken on a loaded machine
-(on 2 cores, one other busy process already reads 1)."""
+"""The load from other processes above which a comparison is flagged as taken on a loaded
+machine (on 2 cores, one other busy process already reads 1)."""
+
+_CPU_SAMPLES: list[tuple[float, float]] = []
+"""``(wall, process CPU seconds)`` at each :func:`other_load` reading of this process."""
+
+
+def other_load() -> float:
+    """The 1-minute load average less this process's own share: its CPU seconds per second
+    over about the last minute (the benchmark's own threads raise the load average too, so
+    the raw figure would flag every long benchmark as loaded)."""
+    now, cpu = time.monotonic(), time.process_time()
+    _CPU_SAMPLES.append((now, cpu))
+    while len(_CPU_SAMPLES) > 2 and _CPU_SAMPLES[1][0] <= now - 60:
+        _CPU_SAMPLES.pop(0)
+    then, cpu_then = _CPU_SAMPLES[0]
+    own = (cpu - cpu_then) / (now - then) if now - then >= 5 else 0.0
+    return max(0.0, os.getloadavg()[0] - own)
 
 
 def is_quiet(timings: dict[str, Timing]) -> bool:
@@ -111,7 +130,7 @@ def time_interleaved(
     loads: dict[str, list[float]] = {name: [] for name in names}
     single = set()
     for name in names:
-        loads[name].append(os.getloadavg()[0])
+        loads[name].append(other_load())
         seconds, outputs[name] = time_call(calls[name])
         if seconds > share_s:
             times[name].append(seconds)
@@ -124,7 +143,7 @@ def time_interleaved(
         order = names[r % len(names) :] + names[: r % len(names)]
         for name in order:
             if name not in single:
-                loads[name].append(os.getloadavg()[0])
+                loads[name].append(other_load())
                 seconds, outputs[name] = time_call(calls[name])
                 times[name].append(seconds)
                 used_s += seconds

@@ -600,7 +600,8 @@ def markdown(results: dict) -> str:
         f"Command: `{results['command']}`",
         "",
         "Each comparison runs the libraries in turn (interleaved rounds); *load* is the highest "
-        f"1-minute load average before any of its runs, and *(loaded)* marks one above "
+        "load of other processes before any of its runs (the 1-minute load average less this "
+        "process's own share), and *(loaded)* marks one above "
         f"{QUIET_LOAD} even after `--attempts` tries: its ratios are not a quiet-machine figure "
         "(torch's threads lose far more to other processes than XLA's).",
         "",

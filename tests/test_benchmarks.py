@@ -16,6 +16,7 @@ def fake_clock(monkeypatch):
     state = {"now": 0.0, "load": [0.5]}
     monkeypatch.setattr(_timing.time, "perf_counter", lambda: state["now"])
     monkeypatch.setattr(_timing.time, "sleep", lambda s: None)
+    monkeypatch.setattr(_timing.time, "process_time", lambda: 0.0)  # no CPU of our own
     monkeypatch.setattr(
         _timing.os,
         "getloadavg",
@@ -62,3 +63,15 @@ def test_a_loaded_comparison_is_flagged_and_repeated_until_quiet(fake_clock):
     fake_clock["load"] = [7.0]
     t, attempts = _timing.quietest(lambda: _timing.time_interleaved(calls, repeats=2), attempts=2)
     assert attempts == 2 and not _timing.is_quiet(t) and t["a"].load_max == 7.0
+
+
+def test_the_benchmarks_own_cpu_is_not_counted_as_load(monkeypatch):
+    clock = {"wall": 100.0, "cpu": 0.0}
+    monkeypatch.setattr(_timing.time, "monotonic", lambda: clock["wall"])
+    monkeypatch.setattr(_timing.time, "process_time", lambda: clock["cpu"])
+    monkeypatch.setattr(_timing.os, "getloadavg", lambda: (2.3, 2.3, 2.3))
+    monkeypatch.setattr(_timing, "_CPU_SAMPLES", [])
+    assert _timing.other_load() == pytest.approx(2.3)  # no history yet
+    clock["wall"] += 30.0
+    clock["cpu"] += 54.0  # both cores busy with our own threads for 30 s
+    assert _timing.other_load() == pytest.approx(0.5)
