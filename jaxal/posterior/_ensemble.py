@@ -254,7 +254,7 @@ def predictive_log_probs(
     return information.mean_log_probs(ensemble_log_probs(params, model, x))
 
 
-def _fit_from_scratch(
+def fit_from_scratch(
     model: nn.Module,
     num_members: int,
     x: Array,
@@ -310,7 +310,7 @@ def ensemble(
     )
 
     def fit(x, y, weights, *, key):
-        return _fit_from_scratch(
+        return fit_from_scratch(
             model,
             num_members,
             x,
@@ -374,7 +374,7 @@ def ensemble_regression(
     )
 
     def fit(x, y, weights, *, key):
-        params = _fit_from_scratch(
+        params = fit_from_scratch(
             model,
             num_members,
             x,

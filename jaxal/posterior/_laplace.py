@@ -30,7 +30,7 @@ from einops import rearrange
 from jaxtyping import Array, Float, Int, PyTree
 
 from jaxal import check
-from jaxal.posterior._ensemble import MLP, _fit_from_scratch
+from jaxal.posterior._ensemble import MLP, fit_from_scratch
 from jaxal.posterior._interface import Posterior
 from jaxal.posterior._last_layer import dropout_off, last_layer_inputs
 from jaxal.posterior._make import make_posterior
@@ -392,7 +392,7 @@ def neural_linear_regression(
     )
 
     def fit(x, y, weights, *, key):
-        stacked = _fit_from_scratch(
+        stacked = fit_from_scratch(
             model,
             1,
             x,
