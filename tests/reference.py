@@ -2,7 +2,10 @@
 
 import itertools
 
+import jax
+import jax.numpy as jnp
 import numpy as np
+import pytest
 
 
 def random_log_probs(rng, K, N, C, *, spread=2.0, zeros=False, dtype=np.float64):
@@ -156,3 +159,20 @@ def assert_valid_batch(indices, scores, available, b, *, tolerance=1e-9):
     assert np.asarray(available)[indices].all(), indices
     assert np.isfinite(scores).all(), scores
     assert np.all(np.diff(scores) >= -tolerance), scores
+
+
+def assert_sentinel_past_the_available_count(select, pool):
+    """A greedy batch of 3 from 5 points (``select(pool, mask, key) -> (indices, scores)``)
+    under ``jit``/``vmap``: 2 available give the 2 then the sentinel 5 with the score
+    repeated, none give only sentinels, 5 give 3 distinct picks; eagerly, ``ValueError``."""
+    masks = jnp.array([[False, True, False, False, True], [False] * 5, [True] * 5])
+    keys = jax.random.split(jax.random.key(0), 3)
+    indices, scores = jax.vmap(jax.jit(lambda m, k: select(pool, m, k)))(masks, keys)
+    np.testing.assert_array_equal(indices[0, 2], 5)
+    assert set(indices[0, :2].tolist()) == {1, 4}
+    np.testing.assert_array_equal(indices[1], [5, 5, 5])
+    assert len(set(indices[2].tolist())) == 3 and (indices[2] < 5).all()
+    assert np.isfinite(scores).all()
+    np.testing.assert_array_equal(scores[0, 2], scores[0, 1])  # nothing added
+    with pytest.raises(ValueError, match="larger than the number of available"):
+        select(pool, masks[0], keys[0])

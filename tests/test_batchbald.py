@@ -192,17 +192,7 @@ SELECTIONS = {
 def test_traced_batches_past_the_available_count_hold_the_sentinel(name):
     select = SELECTIONS[name]
     pool = one_hot_pool()[:, :5]
-    masks = jnp.array([[False, True, False, False, True], [False] * 5, [True] * 5])
-    keys = jax.random.split(jax.random.key(0), 3)
-    indices, scores = jax.vmap(jax.jit(lambda m, k: select(pool, m, k)))(masks, keys)
-    np.testing.assert_array_equal(indices[0, 2], 5)
-    assert set(indices[0, :2].tolist()) == {1, 4}
-    np.testing.assert_array_equal(indices[1], [5, 5, 5])
-    assert len(set(indices[2].tolist())) == 3 and (indices[2] < 5).all()
-    assert np.isfinite(scores).all()
-    np.testing.assert_array_equal(scores[0, 2], scores[0, 1])  # nothing added
-    with pytest.raises(ValueError, match="larger than the number of available"):
-        select(pool, masks[0], keys[0])
+    reference.assert_sentinel_past_the_available_count(select, pool)
 
 
 @pytest.mark.unchecked  # wrong inputs on purpose, for jaxal's own messages
