@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 
-.PHONY: demo test docs bench clean
+.PHONY: demo test test-slow docs bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,12 +16,21 @@ demo: $(PY)
 # One BLAS and one Eigen thread per pytest worker (-n 2 already fills the cores): OpenBLAS's
 # spinning threads slow LAPACK a hundredfold on a shared machine, and XLA:CPU's multi-threaded
 # Eigen pool can wedge on large vmap-ed programs (a hang seen once here; PyAutoFit#1528 too).
+#
+# `make test` runs lint, types and every test not marked slow; `make test-slow` the slow ones,
+# measured and listed in tests/slow.txt (tests/tiers.py); CI (.ci/run) runs both.
+PYTEST := OPENBLAS_NUM_THREADS=1 XLA_FLAGS="$$XLA_FLAGS --xla_cpu_multi_thread_eigen=false" \
+	$(PY) -m pytest -n 2 -q --nbmake --doctest-modules tests notebooks jaxal
+
 test: $(PY)
 	$(PIP) install -q -e '.[dev]'
 	$(PY) -m ruff check .
 	$(PY) -m pyright --pythonpath $(PY) jaxal
-	OPENBLAS_NUM_THREADS=1 XLA_FLAGS="$$XLA_FLAGS --xla_cpu_multi_thread_eigen=false" \
-		$(PY) -m pytest -n 2 -q --nbmake --doctest-modules tests notebooks jaxal
+	$(PYTEST) -m "not slow"
+
+test-slow: $(PY)
+	$(PIP) install -q -e '.[dev]'
+	$(PYTEST) -m slow
 
 # The documentation site (mkdocs.yml, docs/): API reference from the docstrings, guides,
 # notebooks rendered as stored (not executed), into build/site; --strict fails on any warning,

@@ -53,7 +53,7 @@ from _timing import (  # noqa: E402  (benchmarks/_timing.py)
 )
 
 import jaxal  # noqa: E402
-from jaxal.select._batchbald import num_exact_steps  # noqa: E402
+from jaxal.select._configurations import num_exact_steps  # noqa: E402
 
 K = 20
 C = 10

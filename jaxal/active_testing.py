@@ -76,13 +76,6 @@ def _check_m(m: int, num_available: int | Array, N: int) -> int:
     return m
 
 
-def _check_fraction(value: float | Array, name: str) -> None:
-    if check.is_concrete(value):
-        v = float(value)
-        if not 0.0 <= v <= 1.0:
-            raise ValueError(f"{name} must be in [0, 1]; got {value!r}")
-
-
 def _check_pool_size(pool_size: int | Array, M: int) -> None:
     if isinstance(pool_size, bool) or not (
         isinstance(pool_size, int | np.integer)
@@ -235,7 +228,7 @@ def sample(
     )
     available_N = check.available(available, N, on_trace="skip")
     m = _check_m(m, jnp.sum(available_N), N)
-    _check_fraction(mix_uniform, "mix_uniform")
+    check.fraction(mix_uniform, "mix_uniform", closed=True)
     return _sample(key, scores_N, m, mix_uniform, available_N)
 
 
@@ -563,6 +556,6 @@ def repeat(
     N = losses_N.shape[0]
     m = _check_m(m, N, N)
     num_repeats = check.integer(num_repeats, "num_repeats")
-    _check_fraction(mix_uniform, "mix_uniform")
+    check.fraction(mix_uniform, "mix_uniform", closed=True)
     scores_N = scores_N.astype(losses_N.dtype)
     return _repeat(key, losses_N, scores_N, m, num_repeats, mix_uniform)

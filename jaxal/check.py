@@ -53,15 +53,19 @@ __all__ = [
     "NORMALISATION_ATOL",
     "available",
     "batch_size",
+    "boolean_mask",
     "checked",
     "finite",
     "float_array",
+    "fraction",
     "gaussian",
     "integer",
     "is_concrete",
     "key",
     "log_probs",
+    "nonnegative",
     "picks",
+    "points",
     "require",
     "scalar",
     "scores",
@@ -184,6 +188,7 @@ def gaussian(
     return mean, var
 
 
+# The keyword layout of log_probs (name, options, on_trace); the checks themselves differ.
 def scores(
     x: ArrayLike,
     *,
@@ -276,6 +281,29 @@ def integer(value, name: str, *, low: int = 1) -> int:
     if value < low:
         raise ValueError(f"{name} must be an int >= {low}; got {value!r}")
     return int(value)
+
+
+def fraction(value, name: str, *, closed: bool = False) -> None:
+    """Require a share ``0 < value < 1`` (``0 <= value <= 1`` when ``closed``) when concrete.
+
+    A value outside (NaN included) is a ``ValueError`` naming ``name``; a traced value is not
+    checked.
+    """
+    if not is_concrete(value):
+        return
+    inside = 0.0 <= float(value) <= 1.0 if closed else 0.0 < float(value) < 1.0
+    if not inside:
+        bounds = "[0, 1]" if closed else "(0, 1)"
+        raise ValueError(f"{name} must be in {bounds}; got {value!r}")
+
+
+def nonnegative(value, name: str) -> None:
+    """Require ``value >= 0`` (a noise level or spread) when concrete.
+
+    A negative value or NaN is a ``ValueError`` naming ``name``; a traced value is not checked.
+    """
+    if is_concrete(value) and not float(value) >= 0:
+        raise ValueError(f"{name} must be >= 0; got {value!r}")
 
 
 def scalar(value, name: str, *, dtype=None, positive: bool = True, what: str = "") -> Array:

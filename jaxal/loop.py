@@ -126,6 +126,8 @@ def check_budget(num_points: int, *, initial: int, rounds: int, b: int) -> None:
         )
 
 
+# Duplicates (reason): _init, init and compare each list the loop's settings: static arguments
+# of the jitted core, keyword-only parameters of the API.
 @partial(jax.jit, static_argnames=("posterior", "initial", "rounds", "b"))
 def _init(
     data: Dataset | RegressionDataset,

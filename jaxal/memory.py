@@ -23,10 +23,8 @@ budget nothing extra is compiled.
 
 Under ``vmap`` the count is that of one example's program. The compiler cannot be asked
 about memory outside one XLA program: :mod:`jaxal.chunked` streams host (e.g. memory-mapped)
-pools chunk by chunk and documents its peak in chunks instead. Hand-written linear models
-(``chunk_size(..., per_point=, fixed=)``, bytes from :func:`itemsize`) remain in
-:mod:`jaxal.select._batchbald` and :mod:`jaxal.select._batch_epig` until they move to
-:func:`temp_bytes` like the rest.
+pools chunk by chunk and documents its peak in chunks instead; that is the one place with
+no compiler count.
 
 A chunked run gives the same result as the unchunked one (the points are independent, or,
 for selections, the chunked reduction is exact).
@@ -39,7 +37,6 @@ from typing import Any, overload
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from jaxtyping import Array
 
 __all__ = [
@@ -100,34 +97,16 @@ def parse(budget: Budget) -> int | None:
     return int(size)
 
 
-def _too_small(budget: int, what: str, needed: int, detail: str = "") -> ValueError:
-    return ValueError(
-        f"memory_budget={budget} bytes is too small for {what}: it needs at least "
-        f"{needed} bytes{detail}; raise it"
-    )
-
-
-def chunk_size(
-    budget: Budget,
-    num_points: int,
-    measure: Callable[[int], int] | None = None,
-    *,
-    per_point: int | None = None,
-    fixed: int = 0,
-    what: str,
-) -> int:
+def chunk_size(budget: Budget, num_points: int, measure: Callable[[int], int], *, what: str) -> int:
     """The largest chunk ``n <= num_points`` whose working memory fits the budget.
 
-    The working memory of a chunk of ``n`` is ``measure(n)`` bytes (usually XLA's count of
-    the chunked program, :func:`temp_bytes`) or, for a hand model, ``fixed + per_point * n``.
-    See the module docstring for the search.
+    The working memory of a chunk of ``n`` is ``measure(n)`` bytes, usually XLA's count of
+    the chunked program (:func:`temp_bytes`). See the module docstring for the search.
 
     Args:
       budget: the ``memory_budget`` argument (``None``: no limit, returns ``num_points``).
       num_points: the unchunked size (the chunk never exceeds it).
       measure: working bytes of a chunk of ``n``, nondecreasing in ``n`` up to rounding.
-      per_point: instead of ``measure``, working bytes per point of a chunk.
-      fixed: with ``per_point``, working bytes independent of the chunk size.
       what: the computation, for the error message.
 
     Raises:
@@ -136,20 +115,15 @@ def chunk_size(
     budget = parse(budget)
     if budget is None:
         return num_points
-    if measure is None:
-        if per_point is None:
-            raise TypeError("chunk_size needs measure= or per_point=")
-        n = (budget - fixed) // max(per_point, 1)
-        if n < 1:
-            detail = f" ({fixed} fixed + {per_point} per point of a chunk)"
-            raise _too_small(budget, what, fixed + per_point, detail)
-        return int(min(n, num_points))
     known = {num_points: measure(num_points)}
     if known[num_points] <= budget:
         return num_points
     known[1] = measure(1)
     if known[1] > budget:
-        raise _too_small(budget, what, known[1], " (XLA's count for a chunk of one)")
+        raise ValueError(
+            f"memory_budget={budget} bytes is too small for {what}: it needs at least "
+            f"{known[1]} bytes (XLA's count for a chunk of one); raise it"
+        )
     if num_points > _FIT_SIZE:
         known[_FIT_SIZE] = measure(_FIT_SIZE)
     for step in range(_SEARCH_STEPS):
@@ -311,8 +285,3 @@ def in_blocks(
         what=what,
     )
     return program(*args, **static, block_size=R)
-
-
-def itemsize(x: Array | np.ndarray) -> int:
-    """Bytes per element of ``x``'s floating dtype (at least float32, as XLA computes)."""
-    return max(np.dtype(x.dtype).itemsize, 4)

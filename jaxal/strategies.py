@@ -185,24 +185,18 @@ def batchbald(r: Round, b: int) -> Array:
     return select.batchbald(r.pool, b, key=r.key, available=r.available)[0]
 
 
-BATCH_EPIG_SHORTLIST = 150
-"""Candidates batch EPIG considers: the top single-point EPIG points (a step costs about
-``C M`` BatchBALD steps, so the whole pool is out of reach on a CPU)."""
-
-BATCH_EPIG_SAMPLES = 500
-"""Sampled label configurations of batch EPIG beyond the exact steps."""
+BATCH_EPIG_SAMPLES = 1_000
+"""Sampled configurations of batch EPIG beyond the exact steps (each with one sampled target
+and label: a step costs about two BatchBALD steps on as many configurations, for every
+available candidate)."""
 
 
 @register("batch-epig", task="classification")
 def batch_epig(r: Round, b: int) -> Array:
-    """Greedy joint EPIG (:func:`jaxal.select.batch_epig`) among the top
-    :data:`BATCH_EPIG_SHORTLIST` points by EPIG, with :data:`BATCH_EPIG_SAMPLES`
-    configurations."""
-    shortlist = min(max(BATCH_EPIG_SHORTLIST, b), r.num_points)
-    top = select.top_k(scores.epig(r.pool, r.target), shortlist, available=r.available)
-    candidates = jnp.zeros((r.num_points,), bool).at[top].set(True) & r.available
+    """Greedy joint EPIG (:func:`jaxal.select.batch_epig`) over the available pool with
+    :data:`BATCH_EPIG_SAMPLES` configurations."""
     return select.batch_epig(
-        r.pool, r.target, b, key=r.key, num_samples=BATCH_EPIG_SAMPLES, available=candidates
+        r.pool, r.target, b, key=r.key, num_samples=BATCH_EPIG_SAMPLES, available=r.available
     )[0]
 
 

@@ -123,6 +123,8 @@ def _fit_and_evaluate(posterior: Posterior, data: Dataset, x, y, count, key: Key
     return params, evaluate(posterior.predict(params, data.x_test, key=predict_key), data.y_test)
 
 
+# Duplicates (reason): _init, init and run (and init's partial(_init, ...)) each list the
+# stream's settings: static arguments of the jitted core, keyword-only parameters of the API.
 @partial(
     jax.jit, static_argnames=("posterior", "budget", "initial", "chunk_size", "cov_inv_scaling")
 )

@@ -7,6 +7,7 @@ signature fails the test. Jitted functions are checked once per trace.
 
 import os
 import zlib
+from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # One BLAS thread per test process: pytest-xdist already runs one process per core, and
@@ -72,3 +73,20 @@ def _unchecked(request):
         yield
     finally:
         jaxtyping.config.update("jaxtyping_disable", before)
+
+
+SLOW = [
+    line.strip()
+    for line in (Path(__file__).parent / "slow.txt").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+]
+"""Tests measured slow (``tests/tiers.py``): ``make test`` skips them, ``make test-slow`` and
+CI run them."""
+
+
+def pytest_collection_modifyitems(config, items):
+    slow = set(SLOW)
+    for item in items:
+        base = item.nodeid.split("[")[0]
+        if base in slow or base.split("::")[0] in slow:
+            item.add_marker(pytest.mark.slow)

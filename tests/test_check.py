@@ -190,3 +190,25 @@ def test_selections_name_a_bad_key(bad):
         jaxal.select.stochastic(jnp.ones(3), 1, key=bad)
     with pytest.raises(TypeError, match=r"key must be .*jax\.random\.key"):
         jaxal.select.random(3, 1, key=bad)
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: jaxal.check.fraction(1.0, "share"), r"share must be in \(0, 1\); got 1.0"),
+        (lambda: jaxal.check.fraction(np.nan, "share"), r"share must be in \(0, 1\)"),
+        (lambda: jaxal.check.fraction(-0.1, "p", closed=True), r"p must be in \[0, 1\]"),
+        (lambda: jaxal.check.nonnegative(-1.0, "noise"), "noise must be >= 0; got -1.0"),
+        (lambda: jaxal.check.nonnegative(np.nan, "noise"), "noise must be >= 0"),
+    ],
+)
+def test_fraction_and_nonnegative_name_the_argument(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_fraction_and_nonnegative_accept_valid_and_traced_values():
+    jaxal.check.fraction(0.5, "share")
+    jaxal.check.fraction(0.0, "p", closed=True)
+    jaxal.check.nonnegative(0.0, "noise")
+    jax.jit(lambda v: jaxal.check.fraction(v, "share") or jaxal.check.nonnegative(v, "n"))(-1.0)

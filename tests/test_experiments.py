@@ -9,11 +9,15 @@ import json
 import sys
 from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
 EXPERIMENTS = Path(__file__).parent.parent / "experiments"
 sys.path.insert(0, str(EXPERIMENTS))  # the scripts import their shared helpers as `_common`
+
+
+KEY = jax.random.key(0)
 
 
 def load(name: str):
@@ -30,56 +34,111 @@ def record(path: Path, keys: set[str]) -> dict:
 
 
 QUICK = [
-    pytest.param("epig_vs_bald", "results.json", {"labels", "accuracy", "epig_beats_bald"}),
+    pytest.param(
+        "epig_vs_bald", "results.json", {"labels", "accuracy", "epig_beats_bald", "claims"}
+    ),
     pytest.param("active_testing", "results.json", {"config", "paper", "experiments"}),
-    pytest.param("ev_gp", "results.json", {"rows", "pool_size", "selection_s"}),
+    pytest.param("ev_gp", "results.json", {"rows", "pool_size", "selection_s", "claims"}),
     pytest.param(
         "batch_epig_repeated",
         "results.json",
-        {"labels", "accuracy", "duplicate_fraction", "fewer_duplicates", "claim"},
+        {"labels", "accuracy", "duplicate_fraction", "fewer_duplicates", "claims"},
     ),
-    pytest.param("regression_kernels", "results.json", {"tasks", "mean_log_rmse", "paper"}),
+    pytest.param(
+        "regression_kernels", "results.json", {"tasks", "mean_log_rmse", "paper", "claims"}
+    ),
     pytest.param(
         "batchbald_repeated",
         "results.json",
-        {"labels", "accuracy", "duplicate_fraction", "beats_bald", "paper"},
+        {"labels", "accuracy", "duplicate_fraction", "beats_bald", "claims"},
     ),
     pytest.param(
         "stochastic_batch",
         "results.json",
-        {"labels", "accuracy", "selection_s", "selection_speedup", "paper"},
+        {"labels", "accuracy", "selection_s", "selection_speedup", "claims"},
     ),
     pytest.param(
         "vessal_stream",
         "results.json",
-        {"labels", "accuracy", "query_rate", "vessal_beats_random", "paper"},
+        {"labels", "accuracy", "query_rate", "vessal_beats_random", "claims"},
     ),
     pytest.param(
         "tailor_imbalanced",
         "results.json",
-        {"labels", "accuracy", "rare_labels", "tailor_arms", "tailor_vs_best_candidate"},
+        {"labels", "accuracy", "rare_labels", "tailor_arms", "claims"},
     ),
     pytest.param(
         "candidate_set",
         "results.json",
-        {"labels", "accuracy", "cost", "cost_to_reach", "cost_saving_vs_entropy"},
+        {"labels", "accuracy", "cost", "cost_to_reach", "claims"},
     ),
     pytest.param(
         "anchoral_imbalanced",
         "results.json",
-        {"labels", "accuracy", "rare_recall", "rare_share_acquired", "round_s", "round_speedup"},
+        {"labels", "accuracy", "rare_recall", "round_s", "round_speedup", "claims"},
     ),
-    pytest.param(
-        "ldm", "results.json", {"labels", "accuracy", "ldm_minus_entropy", "ldm_minus_random"}
-    ),
+    pytest.param("ldm", "results.json", {"labels", "accuracy", "ldm_minus_entropy", "claims"}),
 ]
 
 
 @pytest.mark.parametrize(("name", "filename", "keys"), QUICK)
 def test_quick_run_writes_results(tmp_path, name, filename, keys):
-    load(name).main(out=tmp_path, quick=True)
-    record(tmp_path / filename, {"config"} | keys)
+    module = load(name)
+    module.main(out=tmp_path, quick=True)
+    result = record(tmp_path / filename, {"config"} | keys)
     assert any(path.suffix == ".png" for path in tmp_path.iterdir())
+    if "claims" in keys:  # one record per claim, each decided or marked untested
+        assert [c["claim"] for c in result["claims"]] == [c.text for c in module.CLAIMS]
+        assert {c["verdict"] for c in result["claims"]} <= VERDICTS
+
+
+VERDICTS = {"held", "not held", "inconclusive", "untested"}
+
+
+def test_claim_is_decided_by_the_paired_bootstrap_with_censored_label_counts():
+    common = load("_common")
+    # seed s of both strategies shares a start: a is 0.05 better on every seed
+    base_S_R = np.linspace(0.5, 0.88, 5)[None, :] + np.linspace(0.0, 0.04, 6)[:, None]
+    result = {"labels": [20, 30, 40, 50, 60], "accuracy": {"a": base_S_R + 0.05, "b": base_S_R}}
+    auc = common.claim(common.Claim("a beats b", "a", "b", paper="-"), result, key=KEY)
+    assert auc["verdict"] == "held" and auc["seeds"] == 6
+    assert auc["mean_diff"] == pytest.approx(0.05) and auc["ci"][0] > 0
+    # b never reaches 0.925 (censored at the budget plus one batch, 70), a at 60 labels
+    spec = common.Claim("a fewer", "a", "b", paper="-", metric="labels_to", threshold=0.925)
+    reach = common.claim(spec, result, key=KEY)
+    assert reach["censored"] == {"a": 0, "b": 6}
+    assert reach["values"] == {"a": [60.0] * 6, "b": [70.0] * 6}
+    assert reach["verdict"] == "held"  # b's true counts are larger still
+    one_seed = {
+        "labels": result["labels"],
+        "accuracy": {k: v[:1] for k, v in result["accuracy"].items()},
+    }
+    untested = common.claim(common.Claim("a beats b", "a", "b", paper="-"), one_seed, key=KEY)
+    assert (untested["verdict"], untested["reason"]) == ("untested", "1 seed")
+
+
+def test_results_table_in_the_readme_is_up_to_date():
+    table = load("table")
+    text = table.README.read_text()
+    assert table.update(text, table.render()) == text, "run python experiments/table.py"
+
+
+def test_table_renders_a_recorded_run(tmp_path):
+    table = load("table")
+    claim = {
+        "claim": "a beats b", "paper": "0.9 vs 0.8", "metric": "final accuracy", "margin": 0.0,
+        "better": "a", "worse": "b", "mean": {"a": 0.91, "b": 0.88}, "std": {"a": 0.01, "b": 0.02},
+        "mean_diff": 0.03, "ci": [0.01, 0.05], "seeds": 5, "verdict": "held",
+    }  # fmt: skip
+    run = {"run": "x", "script": "x.py", "command": "python experiments/x.py --record",
+           "setting": "digits", "claims": [claim], "wall_time_s": 125.0}  # fmt: skip
+    (tmp_path / "x.json").write_text(json.dumps(run))
+    row = table.render(tmp_path).splitlines()[2]
+    assert row == (
+        "| `x.py` (digits) | a beats b (final accuracy) | 0.9 vs 0.8 | a 0.910 ± 0.010, "
+        "b 0.880 ± 0.020 | +0.030 [+0.010, +0.050], 5 seeds | held | 2 min 5 s | "
+        "`python experiments/x.py --record` |"
+    )
 
 
 def test_duplicate_fraction_counts_copies_within_a_batch():

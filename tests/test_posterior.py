@@ -195,7 +195,7 @@ def test_unknown_loss_is_a_clear_error(key, blobs):
 # ---------------------------------------------------------------------------------------------
 # Posteriors by name and task
 
-CLASSIFICATION = ["bnn-nuts", "bnn-svi", "ensemble", "mc-dropout"]
+CLASSIFICATION = ["bnn-nuts", "bnn-svi", "ensemble", "mc-dropout", "mc-dropout-cnn"]
 REGRESSION = ["bayesian-last-layer", "ensemble"]
 
 

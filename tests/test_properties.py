@@ -107,8 +107,8 @@ SELECTIONS = {
     "batchbald-sampled": lambda p: jaxal.select.batchbald(
         p.log_probs, p.b, key=p.key, num_samples=50, max_exact_configs=1, available=p.available
     ),
-    "batch_epig": lambda p: jaxal.select.batch_epig(
-        p.log_probs, p.log_probs[:, :3], p.b, available=p.available
+    "batch_epig": lambda p: jaxal.select.batch_epig(  # every step exact
+        p.log_probs, p.log_probs[:, :3], p.b, available=p.available, max_exact_configs=10_000
     ),
     "batch_epig-sampled": lambda p: jaxal.select.batch_epig(
         p.log_probs,

@@ -1,4 +1,4 @@
-"""Validation and the split / standardisation every dataset shares."""
+"""The split and standardisation every dataset shares."""
 
 import functools
 
@@ -6,26 +6,16 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from jaxal import check
+from jaxal.data._registry import RegressionDataset
 from jaxal.typing import Key
-
-
-def check_fraction(name: str, value: float) -> None:
-    """Require ``0 < value < 1`` (a share of the points); ``ValueError`` naming ``name``."""
-    if not 0.0 < value < 1.0:
-        raise ValueError(f"{name} must be in (0, 1); got {value!r}")
-
-
-def check_nonnegative(name: str, value: float) -> None:
-    """Require ``value >= 0`` (a noise level or spread); ``ValueError`` naming ``name``."""
-    if not value >= 0:
-        raise ValueError(f"{name} must be >= 0; got {value!r}")
 
 
 def split(
     x: Float[Array, "P D"], y: Array, *, key: Key, test_fraction: float
 ) -> tuple[Array, Array, Array, Array]:
     """Shuffle into ``(x_pool, y_pool, x_test, y_test)`` with ``round(test_fraction * P)`` test."""
-    check_fraction("test_fraction", test_fraction)
+    check.fraction(test_fraction, "test_fraction")
     return _shuffle_split(x, y, key=key, num_test=round(test_fraction * x.shape[0]))
 
 
@@ -47,3 +37,14 @@ def standardise(pool: Array, test: Array) -> tuple[Array, Array]:
     """Centre and scale both along axis 0 with the pool's mean and standard deviation only."""
     mean, std = pool.mean(axis=0, keepdims=True), pool.std(axis=0, keepdims=True)
     return (pool - mean) / std, (test - mean) / std
+
+
+def standardised_split(
+    x: Float[Array, "P D"], y: Float[Array, " P"], *, key: Key, test_fraction: float
+) -> RegressionDataset:
+    """:func:`split` into pool and test, then :func:`standardise` the features and the
+    targets with the pool's statistics only, so the test set leaks nothing into them."""
+    x_pool, y_pool, x_test, y_test = split(x, y, key=key, test_fraction=test_fraction)
+    x_pool, x_test = standardise(x_pool, x_test)
+    y_pool, y_test = standardise(y_pool, y_test)
+    return RegressionDataset(x_pool, y_pool, x_test, y_test)

@@ -5,7 +5,6 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int
 
 from jaxal import check
-from jaxal.data._common import check_nonnegative
 from jaxal.data._registry import Dataset
 from jaxal.typing import Key
 
@@ -32,7 +31,7 @@ def repeated(
     """
     check.key(key)
     check.integer(copies, "copies")
-    check_nonnegative("noise_std", noise_std)
+    check.nonnegative(noise_std, "noise_std")
     x_rep = jnp.repeat(x, copies, axis=0)
     noise = jax.random.normal(key, x_rep.shape, x_rep.dtype)
     return x_rep + noise_std * noise, jnp.repeat(y, copies, axis=0)

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxal import check
-from jaxal.data._common import check_nonnegative, numpy_seed, split, standardise
+from jaxal.data._common import numpy_seed, split, standardised_split
 from jaxal.data._registry import Dataset, RegressionDataset, register
 from jaxal.data._repeated import with_repeated_pool
 from jaxal.typing import Key
@@ -82,29 +82,23 @@ def diabetes(*, key: Key, test_fraction: float = 0.25) -> RegressionDataset:
     x_raw, y_raw = load_diabetes(scaled=False, return_X_y=True)
     x_all = jnp.asarray(x_raw, dtype=jnp.float32)
     y_all = jnp.asarray(y_raw, dtype=jnp.float32)
-    x_pool, y_pool, x_test, y_test = split(x_all, y_all, key=key, test_fraction=test_fraction)
-    x_pool, x_test = standardise(x_pool, x_test)
-    y_pool, y_test = standardise(y_pool, y_test)
-    return RegressionDataset(x_pool, y_pool, x_test, y_test)
+    return standardised_split(x_all, y_all, key=key, test_fraction=test_fraction)
 
 
 def _friedman(
-    make, *, key: Key, num_samples: int | np.integer, noise: float, test_fraction: float
+    generator: str, *, key: Key, num_samples: int | np.integer, noise: float, test_fraction: float
 ) -> RegressionDataset:
-    """A scikit-learn Friedman generator's data, split and standardised as :func:`diabetes`."""
+    """``sklearn.datasets.<generator>``'s data, split and standardised as :func:`diabetes`."""
+    check.key(key)
     check.integer(num_samples, "num_samples")
-    check_nonnegative("noise", noise)
+    check.nonnegative(noise, "noise")
     seed_key, split_key = jax.random.split(key)
+    import sklearn.datasets  # imported on use
+
+    make = getattr(sklearn.datasets, generator)
     x_all, y_all = make(n_samples=num_samples, noise=noise, random_state=numpy_seed(seed_key))
-    x_pool, y_pool, x_test, y_test = split(
-        jnp.asarray(x_all, jnp.float32),
-        jnp.asarray(y_all, jnp.float32),
-        key=split_key,
-        test_fraction=test_fraction,
-    )
-    x_pool, x_test = standardise(x_pool, x_test)
-    y_pool, y_test = standardise(y_pool, y_test)
-    return RegressionDataset(x_pool, y_pool, x_test, y_test)
+    x_all, y_all = jnp.asarray(x_all, jnp.float32), jnp.asarray(y_all, jnp.float32)
+    return standardised_split(x_all, y_all, key=split_key, test_fraction=test_fraction)
 
 
 @register("friedman1", task="regression")
@@ -128,14 +122,12 @@ def friedman1(
       noise: standard deviation of the Gaussian noise before standardisation.
       test_fraction: share held out as the test set, in ``(0, 1)``.
     """
-    check.key(key)
-    from sklearn.datasets import make_friedman1  # imported on use
-
     return _friedman(
-        make_friedman1, key=key, num_samples=num_samples, noise=noise, test_fraction=test_fraction
+        "make_friedman1", key=key, num_samples=num_samples, noise=noise, test_fraction=test_fraction
     )
 
 
+# friedman1's signature with its own default noise; the shared work is _friedman's.
 @register("friedman2", task="regression")
 def friedman2(
     *,
@@ -149,19 +141,10 @@ def friedman2(
     :math:`y = \sqrt{x_1^2 + (x_2 x_3 - 1/(x_2 x_4))^2} + \text{noise}\, \epsilon` on
     scikit-learn's ``make_friedman2`` input ranges (an impedance of an RLC circuit); split and
     standardised as :func:`diabetes`. The default noise (50) gives a signal-to-noise ratio of
-    about 3, as in Friedman (1991).
-
-    Args:
-      key: PRNG key for the generator's seed and the split.
-      num_samples: points generated, pool + test.
-      noise: standard deviation of the Gaussian noise before standardisation.
-      test_fraction: share held out as the test set, in ``(0, 1)``.
+    about 3, as in Friedman (1991). The arguments are :func:`friedman1`'s.
     """
-    check.key(key)
-    from sklearn.datasets import make_friedman2  # imported on use
-
     return _friedman(
-        make_friedman2, key=key, num_samples=num_samples, noise=noise, test_fraction=test_fraction
+        "make_friedman2", key=key, num_samples=num_samples, noise=noise, test_fraction=test_fraction
     )
 
 
@@ -186,7 +169,7 @@ def moons(
     """
     check.key(key)
     num_samples = check.integer(num_samples, "num_samples")
-    check_nonnegative("noise", noise)
+    check.nonnegative(noise, "noise")
     seed_key, split_key = jax.random.split(key)
     from sklearn.datasets import make_moons  # imported on use
 

@@ -6,7 +6,7 @@ import numpy as np
 from jaxtyping import Array, Float
 
 from jaxal import check
-from jaxal.data._common import check_fraction, check_nonnegative, split
+from jaxal.data._common import split
 from jaxal.data._registry import Dataset, RegressionDataset, register
 from jaxal.typing import Key
 
@@ -55,8 +55,8 @@ def imbalanced_blobs(
     check.key(key)
     check.integer(num_samples, "num_samples")
     check.integer(num_classes, "num_classes", low=2)
-    check_fraction("rare_fraction", rare_fraction)
-    check_nonnegative("std", std)
+    check.fraction(rare_fraction, "rare_fraction")
+    check.nonnegative(std, "std")
     counts = _imbalanced_counts(num_samples, num_classes, rare_fraction)
     noise_key, split_key = jax.random.split(key)
     y_all = jnp.asarray(np.repeat(np.arange(num_classes), counts), dtype=jnp.int32)
@@ -114,8 +114,8 @@ def sine(
     check.integer(num_test, "num_test")
     if not low < high:
         raise ValueError(f"low must be < high; got low={low!r}, high={high!r}")
-    check_nonnegative("noise_base", noise_base)
-    check_nonnegative("noise_slope", noise_slope)
+    check.nonnegative(noise_base, "noise_base")
+    check.nonnegative(noise_slope, "noise_slope")
     x_key, pool_key, test_key = jax.random.split(key, 3)
     x_pool_N = jax.random.uniform(x_key, (num_samples,), jnp.float32, low, high)
     x_test_M = jnp.linspace(low, high, num_test, dtype=jnp.float32)

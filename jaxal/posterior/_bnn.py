@@ -36,7 +36,7 @@ from numpyro.optim import optax_to_numpyro
 
 from jaxal import check
 from jaxal.posterior._interface import Posterior
-from jaxal.posterior._make import make_posterior
+from jaxal.posterior._make import posterior_factory
 
 Samples = dict[str, Array]
 """Posterior samples of the BNN's sites, each with a leading ``K`` axis."""
@@ -127,11 +127,13 @@ def _apply(samples, x):
     return jax.vmap(_logits, in_axes=(0, None))(samples, x)
 
 
-def _make(name: str, settings: dict, fit: Callable) -> Posterior:
-    """A BNN posterior: ``fit`` draws the ``K`` samples, the rest reads them (module doc)."""
-    return make_posterior(name, settings, fit=fit, predict=_predict, embed=_embed, apply=_apply)
+def _posterior(fit: Callable) -> Posterior:
+    """A BNN posterior: ``fit`` draws the ``K`` samples (with implicit rank promotion, which
+    numpyro's internals rely on), the rest reads them (module doc)."""
+    return Posterior(_allow_rank_promotion(fit), _predict, _embed, _apply)
 
 
+@posterior_factory
 def bnn_svi(
     num_classes: int,
     num_samples: int,
@@ -162,17 +164,7 @@ def bnn_svi(
     check.integer(num_samples, "num_samples")
     check.integer(num_steps, "num_steps")
     model = _model(num_classes, hidden, prior_scale)
-    settings = dict(
-        num_classes=num_classes,
-        num_samples=num_samples,
-        optimizer=optimizer,
-        num_steps=num_steps,
-        hidden=hidden,
-        prior_scale=prior_scale,
-        guide=guide,
-    )
 
-    @_allow_rank_promotion
     def fit(x, y, weights, *, key):
         init_key, sample_key = jax.random.split(key)
         q = guide(model)  # a fresh guide per trace: autoguides cache their prototype trace
@@ -184,9 +176,10 @@ def bnn_svi(
         state, _ = jax.lax.scan(step, svi.init(init_key, x, y, weights), length=num_steps)
         return q.sample_posterior(sample_key, svi.get_params(state), sample_shape=(num_samples,))
 
-    return _make("bnn_svi", settings, fit)
+    return _posterior(fit)
 
 
+@posterior_factory
 def bnn_nuts(
     num_classes: int,
     num_samples: int,
@@ -219,16 +212,7 @@ def bnn_nuts(
     check.integer(num_warmup, "num_warmup")
     check.integer(thinning, "thinning")
     model = _model(num_classes, hidden, prior_scale)
-    settings = dict(
-        num_classes=num_classes,
-        num_samples=num_samples,
-        num_warmup=num_warmup,
-        thinning=thinning,
-        hidden=hidden,
-        prior_scale=prior_scale,
-    )
 
-    @_allow_rank_promotion
     def fit(x, y, weights, *, key):
         init_key, chain_key = jax.random.split(key)
         init, potential_fn, postprocess_fn, _ = initialize_model(
@@ -247,4 +231,4 @@ def bnn_nuts(
         _, z_K = jax.lax.scan(keep, state, length=num_samples)
         return jax.vmap(postprocess_fn)(z_K)
 
-    return _make("bnn_nuts", settings, fit)
+    return _posterior(fit)

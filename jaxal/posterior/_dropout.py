@@ -38,11 +38,10 @@ from jaxtyping import Array, Float, Int, PyTree
 
 from jaxal import check
 from jaxal._config import Static
-from jaxal.posterior._ensemble import weighted_minibatch_step
+from jaxal.posterior._ensemble import train_weighted
 from jaxal.posterior._interface import Posterior
 from jaxal.posterior._last_layer import dropout_off, last_layer_inputs
-from jaxal.posterior._make import make_posterior
-from jaxal.posterior._patches import convolutions_as_matmuls
+from jaxal.posterior._make import posterior_factory
 from jaxal.typing import Key
 
 
@@ -129,32 +128,20 @@ def train_dropout(
     num_steps: int,
     batch_size: int,
 ) -> PyTree:
-    r"""Train a dropout network for ``num_steps`` minibatch steps of cross-entropy, in one scan.
+    r"""Train one dropout network for ``num_steps`` minibatch steps of cross-entropy, in one scan.
 
-    Each step draws ``batch_size`` indices with :math:`P(n) = w_n / \sum_m w_m` (points of
-    weight 0 are never drawn, so their ``x`` and ``y`` cannot affect the result) and a fresh
-    dropout mask, and takes one ``optimizer`` step on the mean softmax cross-entropy. 2-D
-    convolutions run as patch matrix products (:mod:`jaxal.posterior._patches`: about 10x
-    faster than XLA:CPU's convolution gradients inside the training loop).
-    Jitted with ``model``, ``optimizer``, ``num_steps`` and ``batch_size`` static; an equal
-    model and an equal rebuilt optimizer reuse the compiled program
-    (:func:`jaxal._config.fingerprint`).
-
-    Args:
-      params: initial parameters of ``model``.
-      x: ``[N, D]`` features of the whole pool.
-      y: ``[N]`` integer labels in ``[0, C)``; only read where ``weights > 0``.
-      weights: ``[N]`` non-negative sampling weights with a positive sum (a labelled mask).
-      key: PRNG key for the minibatches and dropout masks.
-      model: a flax module that uses a ``"dropout"`` rng, e.g. :class:`DropoutMLP`.
-      optimizer: an optax transformation, e.g. ``optax.adamw(1e-3, weight_decay=1e-4)``.
-      num_steps: number of optimisation steps (static).
-      batch_size: minibatch size per step (static).
+    :func:`~jaxal.posterior.train_ensemble`'s training (the same trainer, the same
+    arguments and jit caching) for the unstacked ``params`` of one network whose ``model``
+    draws fresh dropout masks from the ``"dropout"`` rng at every step (e.g.
+    :class:`DropoutMLP`), with softmax cross-entropy on integer labels ``y``; ``key`` drives
+    the minibatches and the masks. Weight decay, if wanted, is the ``optimizer``'s (e.g.
+    ``optax.adamw(1e-3, weight_decay=1e-4)``).
 
     Returns:
       The trained parameters.
     """
-    return _train_dropout(
+    # train_ensemble's call but for loss and members: one trainer, two public entry points.
+    return train_weighted(
         params,
         x,
         y,
@@ -164,38 +151,12 @@ def train_dropout(
         optimizer=Static(optimizer),
         num_steps=num_steps,
         batch_size=batch_size,
+        loss="cross-entropy",
+        members=False,
     )
 
 
-@partial(jax.jit, static_argnames=("model", "optimizer", "num_steps", "batch_size"))
-def _train_dropout(params, x, y, weights, *, key, model, optimizer, num_steps, batch_size):
-    model, optimizer = model.value, optimizer.value
-    p_N = weights / jnp.sum(weights)
-
-    def loss(params, x_B_D, y_B, dropout_key):
-        with convolutions_as_matmuls():
-            logits_B_C = model.apply(params, x_B_D, rngs={"dropout": dropout_key})
-        return optax.softmax_cross_entropy_with_integer_labels(logits_B_C, y_B).mean()
-
-    def step(carry: tuple[PyTree, optax.OptState], step_key):
-        batch_key, dropout_key = jax.random.split(step_key)
-        carry = weighted_minibatch_step(
-            lambda params, x_B_D, y_B, _: loss(params, x_B_D, y_B, dropout_key),
-            *carry,
-            x,
-            y,
-            p_N,
-            key=batch_key,
-            optimizer=optimizer,
-            batch_size=batch_size,
-        )
-        return carry, None
-
-    carry = (params, optimizer.init(params))
-    (params, _), _ = jax.lax.scan(step, carry, jax.random.split(key, num_steps))
-    return params
-
-
+@posterior_factory
 def mc_dropout(
     model: nn.Module,
     num_samples: int,
@@ -234,13 +195,6 @@ def mc_dropout(
       (8, 6, 2)
     """
     check.integer(num_samples, "num_samples")
-    settings = dict(
-        model=model,
-        num_samples=num_samples,
-        optimizer=optimizer,
-        num_steps=num_steps,
-        batch_size=batch_size,
-    )
 
     def fit(x, y, weights, *, key):
         params_key, dropout_key, train_key = jax.random.split(key, 3)
@@ -268,6 +222,4 @@ def mc_dropout(
         with dropout_off():
             return cast(Array, model.apply(params, x))[None]  # no mutable collections
 
-    return make_posterior(
-        "mc_dropout", settings, fit=fit, predict=predict, embed=embed, apply=apply
-    )
+    return Posterior(fit, predict, embed, apply)

@@ -31,7 +31,7 @@ from jaxal import check, information
 from jaxal._config import Static
 from jaxal.posterior._interface import Posterior
 from jaxal.posterior._last_layer import dropout_off, last_layer_inputs
-from jaxal.posterior._make import make_posterior
+from jaxal.posterior._make import posterior_factory
 from jaxal.posterior._patches import convolutions_as_matmuls
 from jaxal.typing import Key
 
@@ -115,33 +115,6 @@ def init_ensemble(
     return jax.vmap(init)(keys_K)
 
 
-def weighted_minibatch_step(
-    loss: Callable[[Params, Float[Array, "B D"], Int[Array, " B"], Key], Float[Array, ""]],
-    params: Params,
-    opt_state: optax.OptState,
-    x: Float[Array, "N D"],
-    y: Int[Array, " N"] | Float[Array, " N"],  # labels, or regression targets
-    p_N: Float[Array, " N"],
-    *,
-    key: Key,
-    optimizer: optax.GradientTransformation,
-    batch_size: int,
-) -> tuple[Params, optax.OptState]:
-    r"""One ``optimizer`` step on ``loss(params, x_B_D, y_B, dropout_key)`` of a minibatch.
-
-    The ``B = batch_size`` indices are drawn with replacement with :math:`P(n) = p_n` from
-    ``key``, so points with :math:`p_n = 0` are never drawn and cannot affect the step; the
-    loss's dropout masks come from ``jax.random.fold_in(key, 1)``.
-
-    Returns:
-      The updated ``(params, opt_state)``.
-    """
-    index_B = jax.random.choice(key, x.shape[0], (batch_size,), p=p_N)
-    grads = jax.grad(loss)(params, x[index_B], y[index_B], jax.random.fold_in(key, 1))
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
-
-
 def train_ensemble(
     params: Params,
     x: Float[Array, "N D"],
@@ -186,7 +159,7 @@ def train_ensemble(
     Returns:
       The trained stacked parameters.
     """
-    return _train_ensemble(
+    return train_weighted(
         params,
         x,
         y,
@@ -197,33 +170,53 @@ def train_ensemble(
         num_steps=num_steps,
         batch_size=batch_size,
         loss=loss,
+        members=True,
     )
 
 
-@partial(jax.jit, static_argnames=("model", "optimizer", "num_steps", "batch_size", "loss"))
-def _train_ensemble(params, x, y, weights, *, key, model, optimizer, num_steps, batch_size, loss):
-    model, optimizer = model.value, optimizer.value
-    K = jax.tree.leaves(params)[0].shape[0]
+@partial(
+    jax.jit, static_argnames=("model", "optimizer", "num_steps", "batch_size", "loss", "members")
+)
+def train_weighted(
+    params, x, y, weights, *, key, model, optimizer, num_steps, batch_size, loss, members
+):
+    r"""The one trainer of :func:`train_ensemble` and :func:`~jaxal.posterior.train_dropout`.
+
+    The arguments are :func:`train_ensemble`'s, with ``model`` and ``optimizer`` wrapped in
+    :class:`~jaxal._config.Static`. ``num_steps`` steps in one scan, each drawing
+    ``batch_size`` indices with replacement with :math:`P(n) = w_n / \sum_m w_m` and taking
+    one ``optimizer`` step on the mean ``loss`` (:func:`_member_loss`) of that batch.
+    ``members=True``: ``params`` are stacked ``[K, ...]`` and every member steps under
+    ``vmap`` with its own key ``split(step_key, K)[k]`` for the batch and ``fold_in`` of it
+    with 1 for the dropout masks; ``members=False``: one network, batch and dropout keys
+    ``split(step_key)``. Jitted with every argument after ``key`` static.
+    """
+    tx = optimizer.value
     p_N = weights / jnp.sum(weights)
-    objective = _member_loss(loss, model)
+    objective = _member_loss(loss, model.value)
 
-    def member_step(member_params, opt_state, member_key):
-        return weighted_minibatch_step(
-            objective,
-            member_params,
-            opt_state,
-            x,
-            y,
-            p_N,
-            key=member_key,
-            optimizer=optimizer,
-            batch_size=batch_size,
-        )
+    def network_step(params, opt_state, batch_key, dropout_key):
+        index_B = jax.random.choice(batch_key, x.shape[0], (batch_size,), p=p_N)
+        grads = jax.grad(objective)(params, x[index_B], y[index_B], dropout_key)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
 
-    def step(carry: tuple[Params, optax.OptState], step_key):
-        return jax.vmap(member_step)(*carry, jax.random.split(step_key, K)), None
+    if members:
+        K = jax.tree.leaves(params)[0].shape[0]
 
-    carry = (params, jax.vmap(optimizer.init)(params))
+        def member_step(params, opt_state, member_key):
+            return network_step(params, opt_state, member_key, jax.random.fold_in(member_key, 1))
+
+        def step(carry: tuple[Params, optax.OptState], step_key):
+            return jax.vmap(member_step)(*carry, jax.random.split(step_key, K)), None
+
+        carry = (params, jax.vmap(tx.init)(params))
+    else:
+
+        def step(carry: tuple[Params, optax.OptState], step_key):
+            return network_step(*carry, *jax.random.split(step_key)), None
+
+        carry = (params, tx.init(params))
     (params, _), _ = jax.lax.scan(step, carry, jax.random.split(key, num_steps))
     return params
 
@@ -254,36 +247,37 @@ def predictive_log_probs(
     return information.mean_log_probs(ensemble_log_probs(params, model, x))
 
 
-def fit_from_scratch(
+def from_scratch(
     model: nn.Module,
     num_members: int,
-    x: Array,
-    y: Array,
-    weights: Array,
-    *,
-    key: Key,
     optimizer: optax.GradientTransformation,
     num_steps: int,
     batch_size: int,
     loss: Loss,
-) -> Params:
-    """Initialise ``num_members`` members from ``key`` and train them (:func:`train_ensemble`)."""
-    init_key, train_key = jax.random.split(key)
-    params = init_ensemble(model, x[:1], num_members, key=init_key)
-    return train_ensemble(
-        params,
-        x,
-        y,
-        weights,
-        key=train_key,
-        model=model,
-        optimizer=optimizer,
-        num_steps=num_steps,
-        batch_size=batch_size,
-        loss=loss,
-    )
+) -> Callable[..., Params]:
+    """``fit(x, y, weights, *, key)``: initialise ``num_members`` members of ``model`` from
+    ``key`` and train them (:func:`train_ensemble` with these settings)."""
+
+    def fit(x, y, weights, *, key):
+        init_key, train_key = jax.random.split(key)
+        params = init_ensemble(model, x[:1], num_members, key=init_key)
+        return train_ensemble(
+            params,
+            x,
+            y,
+            weights,
+            key=train_key,
+            model=model,
+            optimizer=optimizer,
+            num_steps=num_steps,
+            batch_size=batch_size,
+            loss=loss,
+        )
+
+    return fit
 
 
+@posterior_factory
 def ensemble(
     model: nn.Module,
     num_members: int,
@@ -301,27 +295,7 @@ def ensemble(
     rebuilt ``optimizer``) give an equal posterior, which reuses the compiled programs.
     """
     check.integer(num_members, "num_members")
-    settings = dict(
-        model=model,
-        num_members=num_members,
-        optimizer=optimizer,
-        num_steps=num_steps,
-        batch_size=batch_size,
-    )
-
-    def fit(x, y, weights, *, key):
-        return fit_from_scratch(
-            model,
-            num_members,
-            x,
-            y,
-            weights,
-            key=key,
-            optimizer=optimizer,
-            num_steps=num_steps,
-            batch_size=batch_size,
-            loss="cross-entropy",
-        )
+    fit = from_scratch(model, num_members, optimizer, num_steps, batch_size, "cross-entropy")
 
     def predict(params, x, *, key=None):
         del key  # deterministic given the members
@@ -334,7 +308,7 @@ def ensemble(
     def apply(params, x):
         return _outputs(params, model, x)
 
-    return make_posterior("ensemble", settings, fit=fit, predict=predict, embed=embed, apply=apply)
+    return Posterior(fit, predict, embed, apply)
 
 
 class RegressionEnsembleParams(NamedTuple):
@@ -344,6 +318,9 @@ class RegressionEnsembleParams(NamedTuple):
     noise_variance: Float[Array, " K"]
 
 
+# ensemble's signature on purpose (the same members, trained by squared error); not merged,
+# since the two posteriors' fit, predict and params differ.
+@posterior_factory
 def ensemble_regression(
     model: nn.Module,
     num_members: int,
@@ -365,27 +342,12 @@ def ensemble_regression(
     (Holzmüller et al., 2023), whose features :mod:`jaxal.kernel_features` reads.
     """
     check.integer(num_members, "num_members")
-    settings = dict(
-        model=model,
-        num_members=num_members,
-        optimizer=optimizer,
-        num_steps=num_steps,
-        batch_size=batch_size,
+    fit_members = from_scratch(
+        model, num_members, optimizer, num_steps, batch_size, "squared-error"
     )
 
     def fit(x, y, weights, *, key):
-        params = fit_from_scratch(
-            model,
-            num_members,
-            x,
-            y,
-            weights,
-            key=key,
-            optimizer=optimizer,
-            num_steps=num_steps,
-            batch_size=batch_size,
-            loss="squared-error",
-        )
+        params = fit_members(x, y, weights, key=key)
         residual_K_N = (_outputs(params, model, x)[..., 0] - y[None]) ** 2
         noise_K = jnp.sum(residual_K_N * weights[None], axis=1) / jnp.sum(weights)
         return RegressionEnsembleParams(params, noise_K)
@@ -402,6 +364,4 @@ def ensemble_regression(
     def apply(fitted, x):
         return _outputs(fitted.params, model, x)
 
-    return make_posterior(
-        "ensemble_regression", settings, fit=fit, predict=predict, embed=embed, apply=apply
-    )
+    return Posterior(fit, predict, embed, apply)

@@ -30,10 +30,10 @@ from einops import rearrange
 from jaxtyping import Array, Float, Int, PyTree
 
 from jaxal import check
-from jaxal.posterior._ensemble import MLP, fit_from_scratch
+from jaxal.posterior._ensemble import MLP, from_scratch
 from jaxal.posterior._interface import Posterior
 from jaxal.posterior._last_layer import dropout_off, last_layer_inputs
-from jaxal.posterior._make import make_posterior
+from jaxal.posterior._make import posterior_factory
 from jaxal.typing import Key
 
 FeatureFn = Callable[[Float[Array, "M D"]], Float[Array, "M F"]]
@@ -145,6 +145,7 @@ def _softmax_map(phi_N_P, y, weights, *, num_classes, prior_precision, num_steps
     return jax.lax.fori_loop(0, num_steps, step, (init, solver.init(init)))[0]
 
 
+@posterior_factory
 def laplace_last_layer(
     feature_fn: FeatureFn,
     num_classes: int,
@@ -175,13 +176,6 @@ def laplace_last_layer(
     check.integer(num_samples, "num_samples")
     check.integer(num_steps, "num_steps")
     check.scalar(prior_precision, "prior_precision")
-    settings = dict(
-        feature_fn=feature_fn,
-        num_classes=num_classes,
-        num_samples=num_samples,
-        prior_precision=prior_precision,
-        num_steps=num_steps,
-    )
 
     def fit(x, y, weights, *, key):
         del key  # deterministic
@@ -203,9 +197,7 @@ def laplace_last_layer(
         samples_K_P_C = rearrange(samples_K_PC, "k (p c) -> k p c", c=num_classes)
         return jax.nn.log_softmax(jnp.einsum("mp,kpc->kmc", phi_M_P, samples_K_P_C), axis=-1)
 
-    return make_posterior(
-        "laplace_last_layer", settings, fit=fit, predict=predict, embed=_embedding(feature_fn)
-    )
+    return Posterior(fit, predict, _embedding(feature_fn))
 
 
 def _embedding(feature_fn: FeatureFn) -> Callable[..., Array]:
@@ -272,6 +264,7 @@ def linear_regression_posterior(
     return LinearRegressionPosterior(gaussian, sigma2)
 
 
+@posterior_factory
 def bayesian_last_layer_regression(
     feature_fn: FeatureFn,
     num_samples: int,
@@ -303,13 +296,6 @@ def bayesian_last_layer_regression(
     check.scalar(prior_precision, "prior_precision")
     if noise_variance is not None:
         check.scalar(noise_variance, "noise_variance")
-    settings = dict(
-        feature_fn=feature_fn,
-        num_samples=num_samples,
-        prior_precision=prior_precision,
-        noise_variance=noise_variance,
-        num_evidence_steps=num_evidence_steps,
-    )
 
     def fit(x, y, weights, *, key):
         del key  # deterministic
@@ -325,13 +311,7 @@ def bayesian_last_layer_regression(
     def predict(params, x, *, key):
         return _regression_samples(params, feature_fn(x), num_samples, key=key)
 
-    return make_posterior(
-        "bayesian_last_layer_regression",
-        settings,
-        fit=fit,
-        predict=predict,
-        embed=_embedding(feature_fn),
-    )
+    return Posterior(fit, predict, _embedding(feature_fn))
 
 
 def _features(model: nn.Module, params: PyTree, x: Float[Array, "M D"]) -> Float[Array, "M H"]:
@@ -349,6 +329,7 @@ def _regression_samples(
     return mean_K_M, jnp.full_like(mean_K_M, posterior.noise_variance)
 
 
+@posterior_factory
 def neural_linear_regression(
     model: nn.Module,
     num_samples: int,
@@ -381,29 +362,10 @@ def neural_linear_regression(
     check.integer(num_samples, "num_samples")
     check.integer(num_evidence_steps, "num_evidence_steps")
     check.scalar(prior_precision, "prior_precision")
-    settings = dict(
-        model=model,
-        num_samples=num_samples,
-        optimizer=optimizer,
-        num_steps=num_steps,
-        batch_size=batch_size,
-        prior_precision=prior_precision,
-        num_evidence_steps=num_evidence_steps,
-    )
+    fit_network = from_scratch(model, 1, optimizer, num_steps, batch_size, "squared-error")
 
     def fit(x, y, weights, *, key):
-        stacked = fit_from_scratch(
-            model,
-            1,
-            x,
-            y,
-            weights,
-            key=key,
-            optimizer=optimizer,
-            num_steps=num_steps,
-            batch_size=batch_size,
-            loss="squared-error",
-        )
+        stacked = fit_network(x, y, weights, key=key)
         network = jax.tree.map(lambda p: p[0], stacked)
         last_layer = linear_regression_posterior(
             _with_bias(_features(model, network, x)),
@@ -424,9 +386,7 @@ def neural_linear_regression(
         del key
         return _features(model, params[0], x)[None]
 
-    return make_posterior(
-        "neural_linear_regression", settings, fit=fit, predict=predict, embed=embed
-    )
+    return Posterior(fit, predict, embed)
 
 
 def mlp_features(model: MLP, params: PyTree) -> FeatureFn:

@@ -139,6 +139,7 @@ class ResNet(nn.Module):
       rate: dropout probability after each stage but the last; 0 removes the dropout.
     """
 
+    # Fields and input handling shaped like ConvNet's; the networks differ, so no base class.
     num_classes: int
     image_shape: tuple[int, int, int] = (32, 32, 3)
     stage_sizes: Sequence[int] = (2, 2, 2, 2)

@@ -12,6 +12,7 @@ dataset is :func:`jaxal.data.task_of`::
 
 from collections.abc import Callable
 
+import flax.linen as nn
 import optax
 
 from jaxal import check
@@ -21,6 +22,7 @@ from jaxal.posterior._dropout import DropoutMLP, mc_dropout
 from jaxal.posterior._ensemble import MLP, ensemble, ensemble_regression
 from jaxal.posterior._interface import Posterior
 from jaxal.posterior._laplace import neural_linear_regression
+from jaxal.posterior._models import ConvNet
 
 TASKS = ("classification", "regression")
 
@@ -93,26 +95,37 @@ def build(
     )
 
 
-@register("ensemble", task="classification")
-def _ensemble(*, num_classes, num_samples, hidden, num_steps, batch_size, learning_rate):
-    return ensemble(
-        MLP(num_classes=num_classes, hidden=(hidden,)),
-        num_samples,
-        optimizer=optax.adam(learning_rate),
-        num_steps=num_steps,
-        batch_size=batch_size,
+def _trained(
+    factory: Callable[..., Posterior],
+    model: nn.Module,
+    *,
+    num_samples: int,
+    num_steps: int,
+    batch_size: int,
+    learning_rate: float,
+) -> Posterior:
+    """``factory(model, num_samples, ...)`` of a network trained by Adam (:func:`build`)."""
+    optimizer = optax.adam(learning_rate)
+    return factory(
+        model, num_samples, optimizer=optimizer, num_steps=num_steps, batch_size=batch_size
     )
+
+
+@register("ensemble", task="classification")
+def _ensemble(*, num_classes, hidden, **training):
+    return _trained(ensemble, MLP(num_classes=num_classes, hidden=(hidden,)), **training)
 
 
 @register("mc-dropout", task="classification")
-def _mc_dropout(*, num_classes, num_samples, hidden, num_steps, batch_size, learning_rate):
-    return mc_dropout(
-        DropoutMLP(num_classes=num_classes, hidden=(hidden,)),
-        num_samples,
-        optimizer=optax.adam(learning_rate),
-        num_steps=num_steps,
-        batch_size=batch_size,
-    )
+def _mc_dropout(*, num_classes, hidden, **training):
+    return _trained(mc_dropout, DropoutMLP(num_classes=num_classes, hidden=(hidden,)), **training)
+
+
+@register("mc-dropout-cnn", task="classification")
+def _mc_dropout_cnn(*, num_classes, hidden, **training):
+    """The BatchBALD paper's MNIST CNN (:class:`~jaxal.posterior.ConvNet`, 28x28x1 rows) with
+    MC dropout; ``hidden`` is its dense layer (the paper's 128)."""
+    return _trained(mc_dropout, ConvNet(num_classes=num_classes, hidden=hidden), **training)
 
 
 @register("bnn-svi", task="classification")
@@ -134,25 +147,13 @@ def _bnn_nuts(*, num_classes, num_samples, hidden, num_steps, batch_size, learni
 
 
 @register("ensemble", task="regression")
-def _ensemble_regression(*, num_classes, num_samples, hidden, num_steps, batch_size, learning_rate):
+def _ensemble_regression(*, num_classes, hidden, **training):
     del num_classes
-    return ensemble_regression(
-        MLP(num_classes=1, hidden=(hidden,)),
-        num_samples,
-        optimizer=optax.adam(learning_rate),
-        num_steps=num_steps,
-        batch_size=batch_size,
-    )
+    return _trained(ensemble_regression, MLP(num_classes=1, hidden=(hidden,)), **training)
 
 
 @register("bayesian-last-layer", task="regression")
-def _bayesian_last_layer(*, num_classes, num_samples, hidden, num_steps, batch_size, learning_rate):
+def _bayesian_last_layer(*, num_classes, hidden, **training):
     """An MLP's trained features with an exact Bayesian last layer (neural linear)."""
     del num_classes
-    return neural_linear_regression(
-        MLP(num_classes=1, hidden=(hidden,)),
-        num_samples,
-        optimizer=optax.adam(learning_rate),
-        num_steps=num_steps,
-        batch_size=batch_size,
-    )
+    return _trained(neural_linear_regression, MLP(num_classes=1, hidden=(hidden,)), **training)

@@ -114,10 +114,9 @@ def epig(
       pool_block_size: pool points per block (static).
       target_block_size: targets per block (static).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
-        :mod:`jaxal.memory`). Model, in numbers: ``2 K (N + M) C`` (the probabilities and
-        their blocked copies) ``+ 2 n m C^2`` (one block's joint and its ``p log p``) for
-        blocks of ``n`` pool points and ``m`` targets; the blocks shrink (below the sizes
-        given) until it fits, or ``ValueError`` names the minimum.
+        :mod:`jaxal.memory`, XLA's count of the compiled program): the blocks shrink (below
+        the sizes given; the result changes only by rounding) until it fits, or
+        ``ValueError`` names the minimum.
 
     Returns:
       ``[N]`` EPIG in nats, ``0 <= EPIG <= BALD``.
@@ -143,18 +142,18 @@ def epig(
     dtype = jnp.result_type(pool.dtype, target.dtype)
     pool_block_size = check.integer(pool_block_size, "pool_block_size")
     target_block_size = check.integer(target_block_size, "target_block_size")
+    pool, target = pool.astype(dtype), target.astype(dtype)
     if memory_budget is not None:
         pool_block_size, target_block_size = _budgeted_blocks(
             memory_budget,
-            pool.shape,
-            target.shape[1],
-            memory.itemsize(jnp.zeros((), dtype)),
-            pool_block_size=pool_block_size,
-            target_block_size=target_block_size,
+            pool,
+            target,
+            pool_block_size=min(pool_block_size, pool.shape[1]),
+            target_block_size=min(target_block_size, target.shape[1]),
         )
     return _epig(
-        pool.astype(dtype),
-        target.astype(dtype),
+        pool,
+        target,
         pool_block_size=pool_block_size,
         target_block_size=target_block_size,
     )
@@ -162,28 +161,26 @@ def epig(
 
 def _budgeted_blocks(
     budget: memory.Budget,
-    pool_shape: tuple[int, ...],
-    M: int,
-    itemsize: int,
+    pool: Array,
+    target: Array,
     *,
     pool_block_size: int,
     target_block_size: int,
 ) -> tuple[int, int]:
-    """The largest ``(pool, target)`` blocks, at most the given ones, that fit :func:`epig`'s
-    memory model ``2 K (N + M) C + 2 n m C^2`` numbers."""
-    K, N, C = pool_shape
-    fixed = 2 * K * (N + M) * C * itemsize
-    pair = 2 * C * C * itemsize
-    m = min(target_block_size, M)
-    target_block = memory.chunk_size(
-        budget, m, per_point=pair, fixed=fixed, what=f"EPIG with K = {K}, C = {C}"
-    )
+    """The largest ``(pool, target)`` blocks, at most the given ones, whose compiled
+    :func:`epig` program fits the budget (:func:`jaxal.memory.chunk_size` of XLA's count):
+    first the target block with one pool point per block, then the pool block."""
+    K, _, C = pool.shape
+    what = f"EPIG with K = {K}, C = {C}"
+
+    def count(pool_block: int, target_block: int) -> int:
+        return memory.temp_bytes(
+            _epig, pool, target, pool_block_size=pool_block, target_block_size=target_block
+        )
+
+    target_block = memory.chunk_size(budget, target_block_size, lambda m: count(1, m), what=what)
     pool_block = memory.chunk_size(
-        budget,
-        min(pool_block_size, N),
-        per_point=pair * target_block,
-        fixed=fixed,
-        what=f"EPIG with K = {K}, C = {C}",
+        budget, pool_block_size, lambda n: count(n, target_block), what=what
     )
     return pool_block, target_block
 
@@ -222,8 +219,7 @@ def gaussian_epig(
       mean_target, var_target: ``[K, M]`` the same at ``M`` sampled target inputs.
       pool_block_size: pool points per block of the ``[N, M]`` correlation matrix (static).
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
-        :mod:`jaxal.memory`), modelled in numbers as ``(3 K + 4) (N + M)`` (centred copies
-        and variances) ``+ 3 n M`` (one block of ``n`` pool rows); ``pool_block_size``
+        :mod:`jaxal.memory`, XLA's count of the compiled program): ``pool_block_size``
         shrinks until it fits (same result), or ``ValueError`` names the minimum.
 
     Returns:
@@ -238,18 +234,18 @@ def gaussian_epig(
         )
     pool_block_size = check.integer(pool_block_size, "pool_block_size")
     dtype = jnp.result_type(mean_pool, var_pool, mean_target, var_target)
+    stacked_pool = jnp.stack([mean_pool, var_pool]).astype(dtype)
+    stacked_target = jnp.stack([mean_target, var_target]).astype(dtype)
     if memory_budget is not None:
         (K, N), M = mean_pool.shape, mean_target.shape[1]
-        size = memory.itemsize(jnp.zeros((), dtype))
         pool_block_size = memory.chunk_size(
             memory_budget,
             min(pool_block_size, N),
-            per_point=3 * M * size,
-            fixed=(3 * K + 4) * (N + M) * size,
+            lambda n: memory.temp_bytes(
+                _gaussian_epig, stacked_pool, stacked_target, pool_block_size=n
+            ),
             what=f"gaussian_epig with K = {K}, M = {M} targets",
         )
-    stacked_pool = jnp.stack([mean_pool, var_pool]).astype(dtype)
-    stacked_target = jnp.stack([mean_target, var_target]).astype(dtype)
     return _gaussian_epig(stacked_pool, stacked_target, pool_block_size=pool_block_size)
 
 

@@ -16,7 +16,10 @@ else is keyword-only::
 * hyperparameters keyword-only, with the papers' defaults;
 * ``memory_budget``: optional bound on the working memory (:mod:`jaxal.memory`).
 
-No function returns an unavailable, labelled or repeated index for valid input.
+No function returns an unavailable, labelled or repeated index for valid input. Under
+``jit``/``vmap``, where a batch larger than the selectable count cannot be rejected, the
+positions of the returned ``[b]`` indices past that count hold the sentinel ``N``
+(:func:`jaxal.check.picks`).
 """
 
 from jaxal.select._badge import badge as badge

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
 
 from jaxal import check, memory
-from jaxal.select._distances import sq_dist_to
+from jaxal.select._distances import add_centre, largest_norm, sq_dist_to
 from jaxal.select._greedy import greedy
 from jaxal.select._gumbel import draw
 from jaxal.typing import Available, Key
@@ -34,19 +34,18 @@ def d2_seeding(keys_B: Array, x_N_D: Array, first: Array, available_N: Array) ->
     def choose(i, min_sq_N, available_N):
         return draw(keys_B[i - 1], jnp.log(min_sq_N), 1, available_N)[0]
 
-    def update(min_sq_N, new):
-        return jnp.minimum(min_sq_N, sq_dist_to(x_N_D, x_N_D[new]))
-
-    return greedy(choose, update, min_sq_N, available_N, indices_B, start=1)
+    return greedy(choose, partial(add_centre, x_N_D), min_sq_N, available_N, indices_B, start=1)
 
 
 @partial(jax.jit, static_argnames=("b",))
 def _badge(key: Key, x_N_D: Array, available_N: Array, *, b: int) -> Array:
-    first = jnp.argmax(jnp.where(available_N, jnp.sum(x_N_D**2, axis=1), -jnp.inf))
+    first = largest_norm(x_N_D, available_N)
     indices_B = d2_seeding(jax.random.split(key, b - 1), x_N_D, first, available_N)
     return check.picks(indices_B, available_N)
 
 
+# Duplicates (reason): the signature (and the docstring's Returns/Example) follow jaxal.select's
+# convention, as gumbel_top_k's, coreset's and probcover's do; the logic differs.
 def badge(
     embeddings: Float[ArrayLike, "N D"],
     b: int,
@@ -69,17 +68,13 @@ def badge(
     Args:
       embeddings: ``[N, D]`` embeddings, typically :func:`jaxal.embeddings.badge` (``D = C H``;
         the negative of the authors' sign, which no norm or distance sees).
-      b: batch size, static Python int with ``1 <= b <= #available``.
+      b, available, memory_budget: :mod:`jaxal.select`'s convention; the budget is checked
+        against the compiled program, all ``[N]`` state: a smaller one raises ``ValueError``.
       key: PRNG key.
-      available: optional bool ``[N]`` mask of selectable points.
-      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``), checked
-        against the compiled program, all ``[N]`` state: a smaller budget raises
-        ``ValueError``.
 
     Returns:
-      ``[b]`` distinct available indices, in the order they were chosen (under
-      ``jit``/``vmap``, positions past the available count hold the sentinel ``N``:
-      :func:`jaxal.check.picks`).
+      ``[b]`` distinct available indices, in the order they were chosen (the sentinel ``N``
+      past the available count under ``jit``: :func:`jaxal.check.picks`).
 
     Example:
       >>> import jax, jax.numpy as jnp

@@ -33,9 +33,10 @@ from jaxtyping import Array, Float, Int
 from jaxal import check, information, memory
 from jaxal.select._configurations import (
     Configs,
+    budgeted_block_elements,
     conditional_entropy,
     greedy_batch,
-    num_exact_steps as num_exact_steps,
+    running_best,
     settings,
 )
 from jaxal.typing import Available, Key, LogProbs
@@ -75,10 +76,7 @@ def _best_candidate(
         )
         gain_L = jnp.where(valid_L, gain_L, -jnp.inf)
         bound_N = bound_N.at[index_L].set(gain_L, mode="drop")
-        top = jnp.argmax(gain_L)
-        better = gain_L[top] > best_gain
-        best_gain = jnp.where(better, gain_L[top], best_gain)
-        best_index = jnp.where(better, index_L[top], best_index)
+        best_gain, best_index = running_best(best_gain, best_index, gain_L, index_L)
         return j + 1, best_gain, best_index, bound_N
 
     def more_blocks(carry):
@@ -94,74 +92,9 @@ def _best_candidate(
     return index, gain, bound_N.at[index].set(-jnp.inf)
 
 
-def _config_counts(C: int, b: int, exact_steps: int, num_samples: int) -> list[int]:
-    """Configurations ``S`` of the batch at each greedy step after the first."""
-    return [C**i if i < exact_steps else num_samples for i in range(1, b)]
-
-
 def _block_size(N: int, C: int, num_configs: int, block_elements: int) -> int:
     """Candidates per block: ``[S, L, C]`` holds at most ``block_elements`` entries."""
     return max(1, min(N, block_elements // (num_configs * C)))
-
-
-def _fixed_words(K: int, N: int, C: int, configs: list[int], sampling: bool) -> int:
-    """Numbers held across the greedy steps: probabilities and entropy terms (``2 K N C``),
-    ``[N]`` bounds, sort orders and scores (``16 N``) and the batch's configurations
-    (``4 S K`` for the largest ``S``, and ``3 M C`` for sampling ``M`` labels)."""
-    largest = max(configs, default=0)
-    return 2 * K * N * C + 16 * N + 4 * largest * K + (3 * largest * C if sampling else 0) + 256
-
-
-def _block_words(K: int, C: int, num_configs: int, block_size: int) -> int:
-    """Numbers of one block of ``L`` candidates given ``S`` configurations: the conditional
-    predictives and their ``p log p`` (``2 S L C``) and the candidates' probabilities
-    (``K L C``)."""
-    return (2 * num_configs * C + K * C + 8) * block_size
-
-
-def batchbald_words(
-    K: int, N: int, C: int, b: int, *, exact_steps: int, num_samples: int, block_elements: int
-) -> int:
-    """Working memory of :func:`batchbald` in numbers: the fixed part (:func:`_fixed_words`)
-    plus the largest block (:func:`_block_words`) over the greedy steps."""
-    configs = _config_counts(C, b, exact_steps, num_samples)
-    blocks = [_block_words(K, C, S, _block_size(N, C, S, block_elements)) for S in configs]
-    return _fixed_words(K, N, C, configs, exact_steps < b) + max(blocks, default=0)
-
-
-def _budgeted_block_elements(
-    budget: int | str,
-    shape: tuple[int, int, int],
-    b: int,
-    itemsize: int,
-    *,
-    exact_steps: int,
-    num_samples: int,
-    block_elements: int,
-) -> int:
-    """The largest ``block_elements``, at most the given one, whose model fits the budget.
-
-    A block of ``L = block_elements // (S C)`` candidates holds at most
-    ``block_elements (2 + (K C + 8) / (S C))`` numbers, the most for the fewest
-    configurations ``S``; one candidate at the most configurations must fit.
-    """
-    K, N, C = shape
-    words = batchbald_words(
-        K, N, C, b, exact_steps=exact_steps, num_samples=num_samples, block_elements=block_elements
-    )
-    if words * itemsize <= memory.parse(budget):
-        return block_elements
-    configs = _config_counts(C, b, exact_steps, num_samples)
-    fixed = _fixed_words(K, N, C, configs, exact_steps < b) * itemsize
-    what = f"batchbald with K = {K}, N = {N}, C = {C}, b = {b}"
-    hint = "raise it, or lower num_samples / max_exact_configs (fewer configurations)"
-    if not configs:  # b = 1: no candidate blocks
-        memory.require(budget, fixed, what=what, hint=hint)
-        return block_elements
-    one_candidate = fixed + _block_words(K, C, max(configs), 1) * itemsize
-    memory.require(budget, one_candidate, what=what, hint=hint)
-    per_element = 2 + (K * C + 8) / (min(configs) * C)
-    return max(1, min(block_elements, int((memory.parse(budget) - fixed) / itemsize / per_element)))
 
 
 @partial(jax.jit, static_argnames=("b", "num_samples", "exact_steps", "block_elements", "lazy"))
@@ -239,13 +172,10 @@ def batchbald(
       block_elements: memory knob: at most this many ``[configs, candidates, C]`` entries are
         held at once.
       memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``;
-        :mod:`jaxal.memory`), modelled (:func:`batchbald_words`) in numbers as
-        ``2 K N C + 16 N + 4 S K (+ 3 M C when sampling) + 256`` (probabilities, entropy
-        terms, ``[N]`` bounds and orders, the configurations, ``S`` the most of any step)
-        plus the largest candidate block, ``(2 S C + K C + 8) L`` for ``L`` candidates at
-        ``S`` configurations. Over the budget, ``block_elements`` shrinks until the largest
-        block fits (same selection); ``ValueError`` when one candidate at the most
-        configurations does not.
+        :mod:`jaxal.memory`, XLA's count of the compiled program). Over the budget,
+        ``block_elements`` shrinks until the program fits (same selection); ``ValueError``
+        when one candidate at the most configurations does not (lower ``num_samples`` or
+        ``max_exact_configs``).
 
     Returns:
       ``(indices [b], scores [b])``: ``scores[i]`` is the joint mutual information of the first
@@ -268,14 +198,19 @@ def batchbald(
         block_elements=block_elements,
     )
     if memory_budget is not None:
-        block_elements = _budgeted_block_elements(
+        block_elements = budgeted_block_elements(
             memory_budget,
-            (K, N, C),
-            b,
-            memory.itemsize(log_probs),
-            exact_steps=exact_steps,
-            num_samples=num_samples,
+            _batchbald,
+            log_probs,
+            available,
+            key,
             block_elements=block_elements,
+            unit=max(num_samples if exact_steps < b else 1, C ** (exact_steps - 1)) * C,
+            what=f"batchbald with K = {K}, N = {N}, C = {C}, b = {b}",
+            b=b,
+            num_samples=num_samples,
+            exact_steps=exact_steps,
+            lazy=bool(lazy),
         )
     return _batchbald(
         log_probs,

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from jax.scipy.special import logsumexp
 from jaxtyping import Array
 
-from jaxal import check
+from jaxal import check, memory
 from jaxal.information import xlogx
 from jaxal.typing import Available, Key
 
@@ -33,10 +33,12 @@ DEFAULT_NUM_SAMPLES = 10_000
 
 
 class Configs(NamedTuple):
-    """Configurations of the current batch: ``weights_S_K = w[s, k]``, ``mass_S = omega_s``."""
+    """Configurations of the current batch: ``weights_S_K = w[s, k]``, ``mass_S = omega_s``;
+    ``exact`` (a Python bool): all ``C^|B|`` enumerated, else sampled."""
 
     weights_S_K: Array
     mass_S: Array
+    exact: bool
 
 
 def configs(log_joint_S_K: Array, *, exact: bool) -> Configs:
@@ -53,7 +55,7 @@ def configs(log_joint_S_K: Array, *, exact: bool) -> Configs:
         mass_S = jnp.exp(log_mass_S - jnp.log(K))
     else:
         mass_S = jnp.full((S,), 1.0 / S, dtype=log_joint_S_K.dtype)
-    return Configs(weights_S_K, mass_S)
+    return Configs(weights_S_K, mass_S, exact)
 
 
 def conditional_entropy(configs: Configs, probs_K_L_C: Array) -> Array:
@@ -64,6 +66,16 @@ def conditional_entropy(configs: Configs, probs_K_L_C: Array) -> Array:
     )
     neg_entropy_S_L = jnp.sum(xlogx(conditional_S_L_C), axis=-1)
     return -(configs.mass_S @ neg_entropy_S_L)
+
+
+def running_best(
+    best_gain: Array, best_index: Array, gain_L: Array, index_L: Array
+) -> tuple[Array, Array]:
+    """``(gain, index)``: the best of a block of ``L`` candidates if it beats the running best
+    (ties keep the running best, so the earliest block wins)."""
+    top = jnp.argmax(gain_L)
+    better = gain_L[top] > best_gain
+    return jnp.where(better, gain_L[top], best_gain), jnp.where(better, index_L[top], best_index)
 
 
 def num_exact_steps(num_classes: int, b: int, max_exact_configs: int) -> int:
@@ -96,12 +108,14 @@ def settings(
     num_samples: int | None,
     max_exact_configs: int | None,
     block_elements: int,
+    exact_cost: int = 1,
 ) -> Settings:
     """Validate the arguments shared by BatchBALD and batch EPIG for a ``[K, N, C]`` pool.
 
     ``num_samples = None`` means :data:`DEFAULT_NUM_SAMPLES` (at least ``K``: one per
-    posterior sample), ``max_exact_configs = None`` means ``num_samples``; ``key`` is required
-    once some step is sampled.
+    posterior sample), ``max_exact_configs = None`` means ``num_samples // exact_cost`` (at
+    least 1), where ``exact_cost`` is what an exact configuration costs relative to a sampled
+    one; ``key`` is required once some step is sampled.
     """
     K, N, C = shape
     if key is not None:
@@ -114,7 +128,7 @@ def settings(
         raise ValueError(
             f"num_samples must be >= K = {K} (one per posterior sample); got {num_samples}"
         )
-    threshold = num_samples
+    threshold = max(1, num_samples // exact_cost)
     if max_exact_configs is not None:
         threshold = check.integer(max_exact_configs, "max_exact_configs")
     block_elements = check.integer(block_elements, "block_elements")
@@ -127,6 +141,33 @@ def settings(
         )
     num_samples = (num_samples // K) * K
     return Settings(key, available, b, num_samples, exact_steps, block_elements)
+
+
+def budgeted_block_elements(
+    budget: memory.Budget,
+    program: Callable,
+    *args: Any,
+    block_elements: int,
+    unit: int,
+    what: str,
+    **static: Any,
+) -> int:
+    """The largest ``block_elements``, at most the given one, whose compiled ``program`` fits.
+
+    ``program(*args, **static, block_elements=e)`` is BatchBALD's or batch EPIG's jitted
+    greedy; its working memory is XLA's count (:func:`jaxal.memory.temp_bytes`), searched by
+    :func:`jaxal.memory.chunk_size` over multiples of ``unit``, the elements of the smallest
+    block the method can form (one candidate at the step with the most configurations). The
+    selection does not depend on ``block_elements``.
+    """
+    units = max(1, block_elements // unit)
+
+    def count(n: int) -> int:
+        elements = block_elements if n == units else n * unit
+        return memory.temp_bytes(program, *args, **static, block_elements=elements)
+
+    fitted = memory.chunk_size(budget, units, count, what=what)
+    return block_elements if fitted == units else fitted * unit
 
 
 def inverse_cdf(log_probs_K_C: Array, sample_S: Array, uniform_S: Array) -> Array:
@@ -149,6 +190,8 @@ Step = Callable[[Configs, Any], tuple[Array, Array, Any]]
 configurations; ``state`` is the method's (a traced pytree of fixed shapes)."""
 
 
+# Duplicates (reason): the jitted cores _batchbald and _batch_epig take the same static
+# settings as this driver on purpose (each is a jit boundary with its own static arguments).
 def greedy_batch(
     step: Step,
     state,

@@ -14,8 +14,15 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from jaxal import check, memory
-from jaxal.select._distances import DEFAULT_BLOCK_SIZE, row_blocks, sq_dist_to
+from jaxal.select._distances import (
+    DEFAULT_BLOCK_SIZE,
+    add_centre,
+    block_rows,
+    row_blocks,
+    sq_dist_to,
+)
 from jaxal.select._greedy import greedy, selection_inputs
+from jaxal.select._top_k import masked
 from jaxal.typing import Available
 
 
@@ -38,12 +45,11 @@ def _coreset(
 
     def choose(i, min_sq_N, available_N):
         score_N = jnp.where(jnp.isinf(min_sq_N), centred_sq_N, min_sq_N)
-        return jnp.argmax(jnp.where(available_N, score_N, -jnp.inf))
+        return jnp.argmax(masked(score_N, available_N))
 
-    def update(min_sq_N, new):
-        return jnp.minimum(min_sq_N, sq_dist_to(x_N_D, x_N_D[new]))
-
-    indices_B = greedy(choose, update, min_sq_N, available_N, jnp.zeros((b,), jnp.int32), 0)
+    indices_B = greedy(
+        choose, partial(add_centre, x_N_D), min_sq_N, available_N, jnp.zeros((b,), jnp.int32), 0
+    )
     return check.picks(indices_B, available_N)
 
 
@@ -70,18 +76,13 @@ def coreset(
 
     Args:
       features: ``[N, D]`` features :math:`\phi`.
-      b: batch size, static Python int with ``1 <= b <= #selectable``.
-      labelled: optional bool ``[N]``, the current labelled set; ``None``: none labelled.
-      available: optional bool ``[N]`` mask of selectable points; ``None``: ``~labelled``.
-        Labelled points are never selected whatever the mask says.
+      b, labelled, available, memory_budget: :mod:`jaxal.select`'s convention; the budget
+        shrinks the blocks below ``block_size`` rows until the compiled program fits.
       block_size: rows of the labelled-distance matrix computed at once.
-      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``): blocks
-        of ``R`` rows shrink below ``block_size`` until the compiled program fits.
 
     Returns:
-      ``[b]`` distinct selectable indices, in the order they were chosen (under
-      ``jit``/``vmap``, positions past the selectable count hold the sentinel ``N``:
-      :func:`jaxal.check.picks`).
+      ``[b]`` distinct selectable indices, in the order they were chosen (the sentinel ``N``
+      past the selectable count under ``jit``: :func:`jaxal.check.picks`).
 
     Example:
       >>> import jax.numpy as jnp
@@ -98,6 +99,6 @@ def coreset(
         labelled,
         available,
         b=b,
-        block_size=min(check.integer(block_size, "block_size"), N),
+        block_size=block_rows(block_size, N),
         what=f"coreset on N = {N} points",
     )

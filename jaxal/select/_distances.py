@@ -1,6 +1,8 @@
 """Squared Euclidean distances between feature rows, shared by the geometric and kernel methods.
 
-Two forms: :func:`sq_dist_to` (one point, by direct differences: exact, ``O(N D)``) and
+Two forms: :func:`sq_dist_to` (one point, by direct differences: exact, ``O(N D)``; with it
+:func:`add_centre`, the greedy methods' nearest-centre update, and :func:`largest_norm`,
+their first centre when there is none) and
 :func:`sq_dists` (a block of rows against all points, by ``|a|^2 + |b|^2 - 2 a.b``: one
 matrix product at full precision, clamped at 0 against cancellation). :func:`row_blocks`
 maps over ``[R, N]`` blocks of rows of the pairwise matrix, so no ``[N, N]`` float matrix is
@@ -13,15 +15,33 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array
 
+from jaxal import check
 from jaxal._numerics import matmul
+from jaxal.select._top_k import masked
 
 DEFAULT_BLOCK_SIZE = 1024
 """Rows of the pairwise squared-distance matrix computed at once (``[block_size, N]``)."""
 
 
+def block_rows(block_size: int, N: int) -> int:
+    """A method's ``block_size`` argument, validated (a positive int) and capped at ``N``."""
+    return min(check.integer(block_size, "block_size"), N)
+
+
 def sq_dist_to(x_N_D: Array, centre_D: Array) -> Array:
     """Squared distances ``[N]`` from every row to one point, by direct differences."""
     return jnp.sum((x_N_D - centre_D[None, :]) ** 2, axis=1)
+
+
+def add_centre(x_N_D: Array, min_sq_N: Array, new: Array) -> Array:
+    r"""``[N]`` squared distance to the nearest centre once row ``new`` is a centre too:
+    :math:`\min(d, \|x - x_{\text{new}}\|^2)` (the k-center and ``D^2``-seeding update)."""
+    return jnp.minimum(min_sq_N, sq_dist_to(x_N_D, x_N_D[new]))
+
+
+def largest_norm(x_N_D: Array, available_N: Array) -> Array:
+    """The available row of largest norm (the lowest index on ties): a first centre."""
+    return jnp.argmax(masked(jnp.sum(x_N_D**2, axis=1), available_N))
 
 
 def sq_dists(a_R_D: Array, b_N_D: Array) -> Array:

@@ -47,6 +47,13 @@ a uniformly random point (bmdal's rules).
 from the problem, as if it were not in the pool: it is never selected and does not count in
 LCMD's cluster sums, Frank-Wolfe's embedding :math:`\mu` or BAIT's targets.
 
+**Arguments and result.** Every method takes ``phi``, the ``[N, P]`` kernel features of the
+whole pool (labelled rows included), the batch size ``b`` (a static Python int with
+``1 <= b <= #selectable``), ``labelled`` and ``available`` (above) and ``memory_budget``
+(bytes or e.g. ``"1GB"``; **Memory** below), and returns ``[b]`` distinct available,
+unlabelled indices (under ``jit``/``vmap``, the positions past the available count hold the
+sentinel ``N``: :func:`jaxal.check.picks`) in the order its docstring names.
+
 **Compute.** Every greedy method is one compiled ``lax.fori_loop`` with fixed shapes (the
 distance methods share :mod:`jaxal.select._greedy`'s loop); no shape depends on the
 number ``L`` of labelled points. A step computes one new kernel column
@@ -94,7 +101,7 @@ from jaxal import check, memory
 from jaxal._numerics import matmul
 from jaxal._registry import Registry
 from jaxal.kernel_features import DEFAULT_NOISE, Labelled
-from jaxal.select._distances import sq_dist_to, sq_dists
+from jaxal.select._distances import add_centre, largest_norm, sq_dist_to, sq_dists
 from jaxal.select._greedy import greedy, selection_inputs
 from jaxal.select._gumbel import draw
 from jaxal.select._top_k import masked
@@ -111,6 +118,10 @@ _METHODS = Registry("kernel selection method")
 
 Phi = Float[ArrayLike, "N P"]
 """Kernel features of the whole pool, labelled rows included."""
+
+# Duplicates (reason): the public methods repeat one signature and its Args line on purpose
+# (explicit, documented, type-checked); their bodies share selection_inputs, _require and
+# _centre_method.
 
 
 def _diag(phi_N_P: Array) -> Array:
@@ -152,17 +163,10 @@ def maxdiag(
     :math:`k(x, x)` is the posterior variance. Ties go to the lower index.
 
     Args:
-      phi: ``[N, P]`` kernel features of the whole pool.
-      b: batch size, static Python int with ``1 <= b <= #selectable``.
-      labelled: optional bool ``[N]`` mask of the labelled rows (never selected).
-      available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
-      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        checked against the compiled program (nothing is chunked).
+      phi, b, labelled, available, memory_budget: as for every method (module docstring).
 
     Returns:
-      ``[b]`` distinct available, unlabelled indices
-      (under ``jit``/``vmap``, the positions past the available count hold the sentinel
-      ``N``: :func:`jaxal.check.picks`).
+      ``[b]`` indices, best first.
     """
     phi, _, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
     _require(memory_budget, _maxdiag, phi, selectable, b=b, phi=phi, method="maxdiag")
@@ -218,20 +222,12 @@ def maxdet(
     conditional variance (only possible with ``noise = 0``) the rest are taken by index.
 
     Args:
-      phi: ``[N, P]`` kernel features of the whole pool.
-      b: batch size, static Python int with ``1 <= b <= #selectable``.
-      labelled: optional bool ``[N]`` mask of the labelled rows (never selected).
-      available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
+      phi, b, labelled, available, memory_budget: as for every method (module docstring).
       noise: finite :math:`\sigma^2 \ge 0` added to the diagonal (paper: ``1e-6``; 0 is the
         plain log-determinant of :math:`K_{SS}`).
-      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        checked against the compiled program (the ``[b, N]`` Cholesky columns are needed
-        throughout).
 
     Returns:
-      ``[b]`` distinct available, unlabelled indices, in the order they were chosen
-      (under ``jit``/``vmap``, the positions past the available count hold the sentinel
-      ``N``: :func:`jaxal.check.picks`).
+      ``[b]`` indices, in the order they were chosen.
     """
     phi, _, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
     check.scalar(noise, "noise", positive=False, what=" (a noise variance)")
@@ -242,13 +238,27 @@ def maxdet(
 # --- centre methods: MaxDist, k-means++, LCMD ----------------------------------------------------
 
 
-def _in_blocks(budget: memory.Budget, program: Callable, *args, b: int, method: str) -> Array:
-    """``program(*args, b=, block_size=R)``: ``R`` labelled rows per distance block,
-    :data:`LABELLED_BLOCK_SIZE` or fewer to fit the budget (:func:`jaxal.memory.in_blocks`)."""
-    N = args[-1].shape[0]
-    block_size = min(LABELLED_BLOCK_SIZE, N)
+def _centre_method(
+    method: str,
+    program: Callable,
+    phi: Phi,
+    b: int,
+    labelled: Labelled | None,
+    available: Available | None,
+    budget: memory.Budget,
+    *lead,
+) -> Array:
+    """A centre method's selection: validate (:func:`selection_inputs`), run
+    ``program(*lead, phi, labelled, selectable, b=, block_size=R)`` with ``R`` labelled rows
+    per distance block, :data:`LABELLED_BLOCK_SIZE` or fewer to fit the budget
+    (:func:`jaxal.memory.in_blocks`), and check the picks."""
+    phi, labelled, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
+    N = phi.shape[0]
+    args = (*lead, phi, labelled, selectable)
+    R = min(LABELLED_BLOCK_SIZE, N)
     what = f"{method} on N = {N} points"
-    return memory.in_blocks(budget, program, *args, b=b, block_size=block_size, what=what)
+    indices = memory.in_blocks(budget, program, *args, b=b, block_size=R, what=what)
+    return check.picks(indices, selectable)
 
 
 def over_labelled_blocks(fn: Callable, init, labelled_N: Array, block_size: int):
@@ -307,20 +317,36 @@ def _or_first(i: Array, has_labelled: Array, first: Array, pick: Array) -> Array
     return jnp.where((i == 0) & ~has_labelled, first, pick)
 
 
+def _from_centres(
+    phi_N_P: Array,
+    labelled_N: Array,
+    selectable_N: Array,
+    first: Array,
+    pick: Callable,
+    b: int,
+    block_size: int,
+) -> Array:
+    """MaxDist's and k-means++'s loop: step ``i`` adds ``pick(i, min_sq_N, available_N)``
+    (``first`` at step 0 when no row is labelled), ``min_sq_N`` the ``[N]`` squared distance
+    to the nearest centre in ``labelled ∪ S``."""
+    min_sq_N, _, has_labelled = _nearest_labelled(phi_N_P, labelled_N, block_size)
+
+    def choose(i, min_sq_N, available_N):
+        return _or_first(i, has_labelled, first, pick(i, min_sq_N, available_N))
+
+    indices_B = jnp.zeros((b,), jnp.int32)
+    return greedy(choose, partial(add_centre, phi_N_P), min_sq_N, selectable_N, indices_B, 0)
+
+
 @partial(jax.jit, static_argnames=("b", "block_size"))
 def _maxdist(
     phi_N_P: Array, labelled_N: Array, selectable_N: Array, *, b: int, block_size: int
 ) -> Array:
-    min_sq_N, _, has_labelled = _nearest_labelled(phi_N_P, labelled_N, block_size)
-    first = jnp.argmax(masked(_diag(phi_N_P), selectable_N))
+    def farthest(i, min_sq_N, available_N):
+        return jnp.argmax(masked(min_sq_N, available_N))
 
-    def choose(i, min_sq_N, available_N):
-        return _or_first(i, has_labelled, first, jnp.argmax(masked(min_sq_N, available_N)))
-
-    def update(min_sq_N, new):
-        return jnp.minimum(min_sq_N, sq_dist_to(phi_N_P, phi_N_P[new]))
-
-    return greedy(choose, update, min_sq_N, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
+    first = largest_norm(phi_N_P, selectable_N)
+    return _from_centres(phi_N_P, labelled_N, selectable_N, first, farthest, b, block_size)
 
 
 @_METHODS.register("maxdist")
@@ -339,40 +365,26 @@ def maxdist(
     the point of largest :math:`k(x, x)` (bmdal). ``O(N P)`` a step plus ``O(N L P)`` once.
 
     Args:
-      phi: ``[N, P]`` kernel features of the whole pool.
-      b: batch size, static Python int with ``1 <= b <= #selectable``.
-      labelled: optional bool ``[N]`` mask of the labelled rows: the initial centres, never
-        selected.
-      available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
-      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        blocks of ``R`` labelled rows shrink below 64 until the compiled program fits.
+      phi, b, labelled, available, memory_budget: as for every method (module docstring);
+        the labelled rows are the initial centres.
 
     Returns:
-      ``[b]`` distinct available, unlabelled indices, in the order they were chosen
-      (under ``jit``/``vmap``, the positions past the available count hold the sentinel
-      ``N``: :func:`jaxal.check.picks`).
+      ``[b]`` indices, in the order they were chosen.
     """
-    phi, labelled, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
-    indices = _in_blocks(memory_budget, _maxdist, phi, labelled, selectable, b=b, method="maxdist")
-    return check.picks(indices, selectable)
+    return _centre_method("maxdist", _maxdist, phi, b, labelled, available, memory_budget)
 
 
 @partial(jax.jit, static_argnames=("b", "block_size"))
 def _kmeanspp(
     key: Key, phi_N_P: Array, labelled_N: Array, selectable_N: Array, *, b: int, block_size: int
 ) -> Array:
-    min_sq_N, _, has_labelled = _nearest_labelled(phi_N_P, labelled_N, block_size)
     keys_B = jax.random.split(key, b)
     first = draw(keys_B[0], jnp.zeros(selectable_N.shape, phi_N_P.dtype), 1, selectable_N)[0]
 
-    def choose(i, min_sq_N, available_N):
-        pick = draw(keys_B[i], jnp.log(min_sq_N), 1, available_N)[0]
-        return _or_first(i, has_labelled, first, pick)
+    def d2_sample(i, min_sq_N, available_N):
+        return draw(keys_B[i], jnp.log(min_sq_N), 1, available_N)[0]
 
-    def update(min_sq_N, new):
-        return jnp.minimum(min_sq_N, sq_dist_to(phi_N_P, phi_N_P[new]))
-
-    return greedy(choose, update, min_sq_N, selectable_N, jnp.zeros((b,), jnp.int32), start=0)
+    return _from_centres(phi_N_P, labelled_N, selectable_N, first, d2_sample, b, block_size)
 
 
 @_METHODS.register("kmeanspp", random=True)
@@ -393,26 +405,15 @@ def kmeanspp(
     uniform (bmdal). Gumbel-max sampling, one key per step.
 
     Args:
-      phi: ``[N, P]`` kernel features of the whole pool.
-      b: batch size, static Python int with ``1 <= b <= #selectable``.
+      phi, b, labelled, available, memory_budget: as for every method (module docstring);
+        the labelled rows are the initial centres.
       key: PRNG key (``jax.random.key(seed)``).
-      labelled: optional bool ``[N]`` mask of the labelled rows: the initial centres, never
-        selected.
-      available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
-      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        blocks of ``R`` labelled rows shrink below 64 until the compiled program fits.
 
     Returns:
-      ``[b]`` distinct available, unlabelled indices, in the order they were drawn
-      (under ``jit``/``vmap``, the positions past the available count hold the sentinel
-      ``N``: :func:`jaxal.check.picks`).
+      ``[b]`` indices, in the order they were drawn.
     """
     key = check.key(key)
-    phi, labelled, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
-    indices = _in_blocks(
-        memory_budget, _kmeanspp, key, phi, labelled, selectable, b=b, method="kmeanspp"
-    )
-    return check.picks(indices, selectable)
+    return _centre_method("kmeanspp", _kmeanspp, phi, b, labelled, available, memory_budget, key)
 
 
 @partial(jax.jit, static_argnames=("b", "block_size"))
@@ -421,7 +422,7 @@ def _lcmd(
 ) -> Array:
     N = phi_N_P.shape[0]
     min_sq_N, centre_N, has_labelled = _nearest_labelled(phi_N_P, labelled_N, block_size)
-    first = jnp.argmax(masked(_diag(phi_N_P), selectable_N))
+    first = largest_norm(phi_N_P, selectable_N)
 
     def choose(i, state, available_N):
         min_sq_N, centre_N = state
@@ -462,22 +463,13 @@ def lcmd(
     The paper's best method with the sketched gradient kernel.
 
     Args:
-      phi: ``[N, P]`` kernel features of the whole pool.
-      b: batch size, static Python int with ``1 <= b <= #selectable``.
-      labelled: optional bool ``[N]`` mask of the labelled rows: the initial centres, never
-        selected.
-      available: optional bool ``[N]`` mask of selectable points (default ``~labelled``).
-      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        blocks of ``R`` labelled rows shrink below 64 until the compiled program fits.
+      phi, b, labelled, available, memory_budget: as for every method (module docstring);
+        the labelled rows are the initial centres.
 
     Returns:
-      ``[b]`` distinct available, unlabelled indices, in the order they were chosen
-      (under ``jit``/``vmap``, the positions past the available count hold the sentinel
-      ``N``: :func:`jaxal.check.picks`).
+      ``[b]`` indices, in the order they were chosen.
     """
-    phi, labelled, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
-    indices = _in_blocks(memory_budget, _lcmd, phi, labelled, selectable, b=b, method="lcmd")
-    return check.picks(indices, selectable)
+    return _centre_method("lcmd", _lcmd, phi, b, labelled, available, memory_budget)
 
 
 # --- Frank-Wolfe ---------------------------------------------------------------------------------
@@ -527,19 +519,11 @@ def frankwolfe(
     P mode (labelled rows are only excluded). ``O(N P)`` a step.
 
     Args:
-      phi: ``[N, P]`` kernel features of the whole pool.
-      b: batch size, static Python int with ``1 <= b <= #selectable``.
-      labelled: optional bool ``[N]`` mask of the labelled rows (never selected).
-      available: optional bool ``[N]`` mask of selectable (and embedded) points (default
-        ``~labelled``).
-      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        checked against the compiled program (the ``[N, P]`` unit features are needed
-        throughout).
+      phi, b, labelled, available, memory_budget: as for every method (module docstring);
+        the available points are the ones embedded.
 
     Returns:
-      ``[b]`` distinct available, unlabelled indices, in the order they were chosen
-      (under ``jit``/``vmap``, the positions past the available count hold the sentinel
-      ``N``: :func:`jaxal.check.picks`).
+      ``[b]`` indices, in the order they were chosen.
     """
     phi, _, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
     _require(memory_budget, _frankwolfe, phi, selectable, b=b, phi=phi, method="frankwolfe")
@@ -657,23 +641,14 @@ def bait(
     :math:`\sigma^2 = 10^{-6}` use float64.
 
     Args:
-      phi: ``[N, P]`` kernel features of the whole pool.
-      b: batch size, static Python int with ``1 <= b <= #selectable``.
-      labelled: optional bool ``[N]`` mask of the labelled rows: targets, not conditioned on,
-        never selected.
-      available: optional bool ``[N]`` mask of selectable (and target) points (default
-        ``~labelled``).
+      phi, b, labelled, available, memory_budget: as for every method (module docstring);
+        the targets are the labelled rows (not conditioned on) and the available points.
       noise: finite :math:`\sigma^2 > 0` (paper: ``1e-6``).
       overselection_factor: forward batch size over ``b``, finite and ``>= 1``; 1 gives
         BAIT-F, the paper's BAIT-FB uses 2.
-      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``),
-        checked against the compiled program (two ``[N, P]`` feature matrices are needed
-        throughout).
 
     Returns:
-      ``[b]`` distinct available, unlabelled indices
-      (under ``jit``/``vmap``, the positions past the available count hold the sentinel
-      ``N``: :func:`jaxal.check.picks`).
+      ``[b]`` indices, the survivors in forward order.
     """
     phi, labelled, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
     check.scalar(noise, "noise", what=" (a noise variance)")

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from jaxal import check, memory
-from jaxal.select._distances import DEFAULT_BLOCK_SIZE, row_blocks, sq_dists
+from jaxal.select._distances import DEFAULT_BLOCK_SIZE, block_rows, row_blocks, sq_dists
 from jaxal.select._greedy import greedy, selection_inputs
 from jaxal.typing import Available
 
@@ -97,21 +97,16 @@ def probcover(
 
     Args:
       features: ``[N, D]`` (self-supervised) features.
-      b: batch size, static Python int.
+      b, labelled, available, memory_budget: :mod:`jaxal.select`'s convention; the budget
+        shrinks the blocks below ``block_size`` rows until the compiled program fits (the
+        graph is ``N^2`` bytes of it), and ``ValueError`` says when even one row does not.
       radius: ball radius :math:`\delta \ge 0`, required (no paper default: it depends on the
         features), e.g. from :func:`probcover_radius`.
-      labelled: optional bool ``[N]``, the current labelled set; ``None``: none labelled.
-      available: optional bool ``[N]`` mask of selectable points; ``None``: ``~labelled``.
-        Labelled points are never selected whatever the mask says.
       block_size: rows of the distance matrix computed at once.
-      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``): blocks
-        of ``R`` rows shrink below ``block_size`` until the compiled program fits (the graph
-        is ``N^2`` bytes of it), and ``ValueError`` says when even one row does not.
 
     Returns:
-      ``[b]`` distinct selectable indices, in the order they were chosen (under
-      ``jit``/``vmap``, positions past the selectable count hold the sentinel ``N``:
-      :func:`jaxal.check.picks`).
+      ``[b]`` distinct selectable indices, in the order they were chosen (the sentinel ``N``
+      past the selectable count under ``jit``: :func:`jaxal.check.picks`).
 
     Example:
       >>> import jax.numpy as jnp
@@ -130,7 +125,7 @@ def probcover(
         available,
         radius,
         b=b,
-        block_size=min(check.integer(block_size, "block_size"), N),
+        block_size=block_rows(block_size, N),
         what=f"probcover on N = {N} points (an [N, N] bool graph)",
     )
 
@@ -209,6 +204,6 @@ def probcover_radius(
         labels,
         candidates,
         purity,
-        block_size=min(check.integer(block_size, "block_size"), N),
+        block_size=block_rows(block_size, N),
         what=f"probcover_radius on N = {N} points",
     )

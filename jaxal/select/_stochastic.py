@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Int
 
 from jaxal import check, memory
-from jaxal.select._gumbel import NOT_CHUNKED, compiled_draw, draw
+from jaxal.select._gumbel import compiled_draw, draw, sample
 from jaxal.select._top_k import masked
 from jaxal.typing import Available, Key, Scores
 
@@ -94,14 +94,10 @@ def stochastic(
     available = check.available(available, scores.shape[0], on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
     N = scores.shape[0]
-    args = (key, scores, beta, available)
-    memory.require(
-        memory_budget,
-        lambda: memory.temp_bytes(_stochastic, *args, b=b, mode=mode),
-        what=f"stochastic ({mode!r}) on N = {N} points",
-        hint=NOT_CHUNKED,
+    what = f"stochastic ({mode!r}) on N = {N} points"
+    return sample(
+        memory_budget, _stochastic, key, scores, beta, available, what=what, b=b, mode=mode
     )
-    return _stochastic(*args, b=b, mode=mode)
 
 
 def random(
@@ -135,11 +131,6 @@ def random(
     key = check.key(key)
     available = check.available(available, num_points, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
-    args = (key, jnp.zeros((num_points,)), available)
-    memory.require(
-        memory_budget,
-        lambda: memory.temp_bytes(compiled_draw, *args, b=b),
-        what=f"random on N = {num_points} points",
-        hint=NOT_CHUNKED,
-    )
-    return compiled_draw(*args, b=b)
+    uniform_N = jnp.zeros((num_points,))
+    what = f"random on N = {num_points} points"
+    return sample(memory_budget, compiled_draw, key, uniform_N, available, what=what, b=b)

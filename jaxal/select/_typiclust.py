@@ -16,7 +16,7 @@ from jaxtyping import Array, ArrayLike, Bool, Float, Int
 
 from jaxal import check, memory
 from jaxal.select._badge import d2_seeding
-from jaxal.select._distances import DEFAULT_BLOCK_SIZE, row_blocks, sq_dists
+from jaxal.select._distances import DEFAULT_BLOCK_SIZE, block_rows, row_blocks, sq_dists
 from jaxal.select._greedy import greedy, selection_inputs
 from jaxal.typing import Available, Key
 
@@ -274,11 +274,9 @@ def typiclust(
 
     Args:
       features: ``[N, D]`` (self-supervised) features.
-      b: batch size, static Python int.
+      b, labelled, available, memory_budget: :mod:`jaxal.select`'s convention; the budget
+        shrinks the blocks below ``block_size`` rows until the compiled program fits.
       key: PRNG key (k-means initialisation).
-      labelled: optional bool ``[N]``, the current labelled set; ``None``: none labelled.
-      available: optional bool ``[N]`` mask of selectable points; ``None``: ``~labelled``.
-        Labelled points are never selected whatever the mask says.
       num_neighbours: neighbours in the typicality (paper: 20).
       kmeans_iterations: Lloyd iterations.
       num_clusters: static cluster count; ``None`` means ``min(|L| + b, max_clusters)``.
@@ -286,13 +284,10 @@ def typiclust(
       min_cluster_size: clusters of at most this many points are used only once no larger
         one has a selectable point (authors: 5; 0 uses every cluster from the start).
       block_size: rows of the pairwise distance matrix computed at once.
-      memory_budget: optional bound on the working memory (bytes or e.g. ``"1GB"``): blocks
-        of ``R`` rows shrink below ``block_size`` until the compiled program fits.
 
     Returns:
-      ``[b]`` distinct selectable indices, in the order they were chosen (under
-      ``jit``/``vmap``, positions past the selectable count hold the sentinel ``N``:
-      :func:`jaxal.check.picks`).
+      ``[b]`` distinct selectable indices, in the order they were chosen (the sentinel ``N``
+      past the selectable count under ``jit``: :func:`jaxal.check.picks`).
 
     Example:
       >>> import jax, jax.numpy as jnp
@@ -329,6 +324,6 @@ def typiclust(
         num_neighbours=num_neighbours,
         min_cluster_size=min_cluster_size,
         iterations=kmeans_iterations,
-        block_size=min(check.integer(block_size, "block_size"), N),
+        block_size=block_rows(block_size, N),
         what=f"typiclust on N = {N} points with {num_clusters} clusters",
     )

@@ -253,6 +253,7 @@ def _fill(key: Key, query_N: Array, available_N: Array, *, b: int) -> Array:
     return check.picks(index_B.astype(jnp.int32), available_N)
 
 
+# Duplicates (reason): only the shape of the selection signature is shared (scores._epig).
 def vessal(
     embeddings: Float[ArrayLike, "N P"],
     b: int,
