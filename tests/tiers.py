@@ -8,7 +8,7 @@ so every test still runs in CI. Regenerate after the suite changes::
 
     .venv/bin/pytest -n 2 -q --nbmake --doctest-modules --durations=0 tests notebooks jaxal \
         > durations.txt
-    .venv/bin/python tests/tiers.py durations.txt --budget 360
+    .venv/bin/python tests/tiers.py durations.txt --budget 330
 """
 
 import argparse
@@ -38,7 +38,7 @@ def totals(durations: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("durations", type=Path)
-    parser.add_argument("--budget", type=float, default=360.0, help="fast tier, test-seconds")
+    parser.add_argument("--budget", type=float, default=330.0, help="fast tier, test-seconds")
     args = parser.parse_args()
     seconds = totals(args.durations.read_text())
     fast = sum(seconds.values())
