@@ -18,7 +18,8 @@ takes the largest ``n`` the fit allows and compiles it to confirm (temporaries a
 exactly linear in ``n``: XLA changes fusions and loop strategies with the size, so the fit is
 a guess that the compiler checks, at most a few times). ``ValueError`` names the count for
 ``n = 1`` when even that does not fit. A method that needs its state throughout (no chunkable
-axis) compares the count of its one program with the budget (:func:`require`). Without a
+axis) compares the count of its one program with the budget and runs it
+(:func:`call_within`). Without a
 budget nothing extra is compiled.
 
 Under ``vmap`` the count is that of one example's program. The compiler cannot be asked
@@ -41,6 +42,7 @@ from jaxtyping import Array
 
 __all__ = [
     "Budget",
+    "call_within",
     "chunk_size",
     "in_blocks",
     "map_points",
@@ -216,6 +218,23 @@ def require(
             f"memory_budget={budget} bytes is too small for {what}: it needs at least "
             f"{needed} bytes; {hint}"
         )
+
+
+def call_within(
+    budget: Budget,
+    program: Callable,
+    /,
+    *args: Any,
+    what: str,
+    hint: str = "raise it",
+    **static: Any,
+) -> Any:
+    """``program(*args, **static)`` once its working memory, XLA's count
+    (:func:`temp_bytes`), fits the budget (:func:`require`): for a method whose state is
+    needed throughout, so nothing can be chunked. ``program`` is a jitted function (the call
+    reuses the program the count compiled); ``what`` and ``hint`` go into the error."""
+    require(budget, lambda: temp_bytes(program, *args, **static), what=what, hint=hint)
+    return program(*args, **static)
 
 
 def map_points(

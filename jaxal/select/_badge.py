@@ -87,10 +87,13 @@ def badge(
     N = x.shape[0]
     available = check.available(available, N, on_trace="skip")
     b = check.batch_size(b, available, on_trace="skip")
-    memory.require(
+    return memory.call_within(
         memory_budget,
-        lambda: memory.temp_bytes(_badge, key, x, available, b=b),
+        _badge,
+        key,
+        x,
+        available,
+        b=b,
         what=f"badge on N = {N} points",
         hint="raise it (the [N] distances are needed throughout)",
     )
-    return _badge(key, x, available, b=b)

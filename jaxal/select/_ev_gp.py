@@ -231,13 +231,14 @@ def ev_gp(
     M = x_target.shape[0]
     labelled = labelled if conditioned else None
     args = (kernel, x_pool, x_target, labelled, selectable_N, noise)
-    memory.require(
+    indices, finite = memory.call_within(
         memory_budget,
-        lambda: memory.temp_bytes(_ev_gp, *args, b=b),
+        _ev_gp,
+        *args,
+        b=b,
         what=f"ev_gp on N = {N} points and M = {M} targets",
         hint="raise it, or use fewer targets M (the [N, M] cross-covariance is needed throughout)",
     )
-    indices, finite = _ev_gp(*args, b=b)
     check.require(
         finite,
         "kernel returned NaN or inf on x_pool / x_target; it must give finite covariances",

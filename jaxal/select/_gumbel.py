@@ -1,7 +1,5 @@
 """Sampling without replacement by the Gumbel-top-k trick (Kool, van Hoof, Welling, 2019)."""
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, Int
@@ -40,19 +38,6 @@ compiled_draw = jax.jit(
 )
 """``compiled_draw(key, log_weights_N, available_N, b=)``: :func:`draw` as one compiled
 program, whose working memory :func:`jaxal.memory.temp_bytes` counts."""
-
-
-def sample(budget: memory.Budget, program: Callable, *args, what: str, **static) -> Array:
-    """``program(*args, **static)``, a compiled sampling program, once its working memory
-    (:func:`jaxal.memory.temp_bytes`) fits ``budget``; nothing is chunked (``what`` names the
-    call in the error)."""
-    memory.require(
-        budget,
-        lambda: memory.temp_bytes(program, *args, **static),
-        what=what,
-        hint=NOT_CHUNKED,
-    )
-    return program(*args, **static)
 
 
 def gumbel_top_k(
@@ -105,4 +90,13 @@ def gumbel_top_k(
     available_N = check.available(available, N, on_trace="skip")
     b = check.batch_size(b, available_N, on_trace="skip")
     what = f"gumbel_top_k on N = {N} points"
-    return sample(memory_budget, compiled_draw, key, log_weights_N, available_N, what=what, b=b)
+    return memory.call_within(
+        memory_budget,
+        compiled_draw,
+        key,
+        log_weights_N,
+        available_N,
+        b=b,
+        what=what,
+        hint=NOT_CHUNKED,
+    )

@@ -160,11 +160,14 @@ def ical(
     num_pool_samples = check.integer(num_pool_samples, "num_pool_samples")
     max_batch_samples = check.integer(max_batch_samples, "max_batch_samples")
     static = {"b": b, "num_pool_samples": num_pool_samples, "max_batch_samples": max_batch_samples}
-    memory.require(
+    return memory.call_within(
         memory_budget,
-        lambda: memory.temp_bytes(_ical, key, log_probs, available, **static),
+        _ical,
+        key,
+        log_probs,
+        available,
         what=f"ical with K = {K}, N = {N}",
         hint="raise it, or use fewer posterior samples K (the [N, K, K] kernels are needed "
         "throughout)",
+        **static,
     )
-    return _ical(key, log_probs, available, **static)

@@ -120,8 +120,8 @@ Phi = Float[ArrayLike, "N P"]
 """Kernel features of the whole pool, labelled rows included."""
 
 # Duplicates (reason): the public methods repeat one signature and its Args line on purpose
-# (explicit, documented, type-checked); their bodies share selection_inputs, _require and
-# _centre_method.
+# (explicit, documented, type-checked); their bodies share selection_inputs,
+# memory.call_within and _centre_method.
 
 
 def _diag(phi_N_P: Array) -> Array:
@@ -129,15 +129,8 @@ def _diag(phi_N_P: Array) -> Array:
     return jnp.sum(phi_N_P**2, axis=1)
 
 
-def _require(budget: memory.Budget, program: Callable, *args, phi: Array, method: str, **static):
-    """Check a method's working memory, XLA's count of ``program(*args, **static)``
-    (:func:`jaxal.memory.temp_bytes`), against ``memory_budget``."""
-    memory.require(
-        budget,
-        lambda: memory.temp_bytes(program, *args, **static),
-        what=f"{method} on N = {phi.shape[0]} points",
-        hint="raise it (this state is needed throughout the greedy loop)",
-    )
+GREEDY_STATE = "raise it (this state is needed throughout the greedy loop)"
+"""The fix named when a method's greedy state does not fit its ``memory_budget``."""
 
 
 # --- MaxDiag -------------------------------------------------------------------------------------
@@ -169,8 +162,11 @@ def maxdiag(
       ``[b]`` indices, best first.
     """
     phi, _, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
-    _require(memory_budget, _maxdiag, phi, selectable, b=b, phi=phi, method="maxdiag")
-    return check.picks(_maxdiag(phi, selectable, b=b), selectable)
+    what = f"maxdiag on N = {phi.shape[0]} points"
+    indices = memory.call_within(
+        memory_budget, _maxdiag, phi, selectable, b=b, what=what, hint=GREEDY_STATE
+    )
+    return check.picks(indices, selectable)
 
 
 # --- MaxDet --------------------------------------------------------------------------------------
@@ -231,8 +227,11 @@ def maxdet(
     """
     phi, _, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
     check.scalar(noise, "noise", positive=False, what=" (a noise variance)")
-    _require(memory_budget, _maxdet, phi, selectable, noise, b=b, phi=phi, method="maxdet")
-    return check.picks(_maxdet(phi, selectable, noise, b=b), selectable)
+    what = f"maxdet on N = {phi.shape[0]} points"
+    indices = memory.call_within(
+        memory_budget, _maxdet, phi, selectable, noise, b=b, what=what, hint=GREEDY_STATE
+    )
+    return check.picks(indices, selectable)
 
 
 # --- centre methods: MaxDist, k-means++, LCMD ----------------------------------------------------
@@ -526,8 +525,11 @@ def frankwolfe(
       ``[b]`` indices, in the order they were chosen.
     """
     phi, _, selectable, b = selection_inputs(phi, b, labelled, available, "phi")
-    _require(memory_budget, _frankwolfe, phi, selectable, b=b, phi=phi, method="frankwolfe")
-    return check.picks(_frankwolfe(phi, selectable, b=b), selectable)
+    what = f"frankwolfe on N = {phi.shape[0]} points"
+    indices = memory.call_within(
+        memory_budget, _frankwolfe, phi, selectable, b=b, what=what, hint=GREEDY_STATE
+    )
+    return check.picks(indices, selectable)
 
 
 # --- BAIT ----------------------------------------------------------------------------------------
@@ -659,8 +661,10 @@ def bait(
     N, P = phi.shape
     num_forward = max(b, min(round(overselection_factor * b), N))
     args = (phi, labelled, selectable, noise)
-    _require(memory_budget, _bait, *args, b=b, num_forward=num_forward, phi=phi, method="bait")
-    indices = _bait(*args, b=b, num_forward=num_forward)
+    what = f"bait on N = {phi.shape[0]} points"
+    indices = memory.call_within(
+        memory_budget, _bait, *args, b=b, num_forward=num_forward, what=what, hint=GREEDY_STATE
+    )
     return check.picks(indices, selectable)
 
 

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Int
 
 from jaxal import check, memory
-from jaxal.select._gumbel import compiled_draw, draw, sample
+from jaxal.select._gumbel import NOT_CHUNKED, compiled_draw, draw
 from jaxal.select._top_k import masked
 from jaxal.typing import Available, Key, Scores
 
@@ -95,8 +95,17 @@ def stochastic(
     b = check.batch_size(b, available, on_trace="skip")
     N = scores.shape[0]
     what = f"stochastic ({mode!r}) on N = {N} points"
-    return sample(
-        memory_budget, _stochastic, key, scores, beta, available, what=what, b=b, mode=mode
+    return memory.call_within(
+        memory_budget,
+        _stochastic,
+        key,
+        scores,
+        beta,
+        available,
+        b=b,
+        mode=mode,
+        what=what,
+        hint=NOT_CHUNKED,
     )
 
 
@@ -133,4 +142,6 @@ def random(
     b = check.batch_size(b, available, on_trace="skip")
     uniform_N = jnp.zeros((num_points,))
     what = f"random on N = {num_points} points"
-    return sample(memory_budget, compiled_draw, key, uniform_N, available, what=what, b=b)
+    return memory.call_within(
+        memory_budget, compiled_draw, key, uniform_N, available, b=b, what=what, hint=NOT_CHUNKED
+    )

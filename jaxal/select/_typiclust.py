@@ -97,13 +97,15 @@ def kmeans(
         raise ValueError(f"num_clusters = {num_clusters} exceeds the N = {x_N_D.shape[0]} points")
     N = x_N_D.shape[0]
     static = {"num_clusters": num_clusters, "iterations": iterations}
-    memory.require(
+    return memory.call_within(
         memory_budget,
-        lambda: memory.temp_bytes(_kmeans_jit, key, x_N_D, **static),
+        _kmeans_jit,
+        key,
+        x_N_D,
         what=f"kmeans on N = {N} points with {num_clusters} clusters",
         hint="raise it, or cluster fewer points",
+        **static,
     )
-    return _kmeans_jit(key, x_N_D, **static)
 
 
 _kmeans_jit = jax.jit(_kmeans, static_argnames=("num_clusters", "iterations"))
