@@ -7,7 +7,6 @@ signature fails the test. Jitted functions are checked once per trace.
 
 import os
 import zlib
-from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 # One BLAS thread per test process: pytest-xdist already runs one process per core, and
@@ -30,6 +29,7 @@ jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_rank_promotion", "raise")
 
 from jaxal import cli  # noqa: E402
+from tests import tiers  # noqa: E402
 
 # typer hands a command taking `ctx: typer.Context` (its documented idiom) the plain click
 # Context, not an instance of the annotated subclass: that one signature is not checked.
@@ -75,18 +75,10 @@ def _unchecked(request):
         jaxtyping.config.update("jaxtyping_disable", before)
 
 
-SLOW = [
-    line.strip()
-    for line in (Path(__file__).parent / "slow.txt").read_text().splitlines()
-    if line.strip() and not line.startswith("#")
-]
-"""Tests measured slow (``tests/tiers.py``): ``make test`` skips them, ``make test-slow`` and
-CI run them."""
-
-
 def pytest_collection_modifyitems(config, items):
-    slow = set(SLOW)
+    """Mark ``slow`` the tests listed in ``tests/slow.txt`` (:mod:`tests.tiers`): ``make test``
+    skips them, ``make test-slow`` and CI run them."""
+    slow = tiers.listed()
     for item in items:
-        base = item.nodeid.split("[")[0]
-        if base in slow or base.split("::")[0] in slow:
+        if tiers.group_of(item.nodeid) in slow:
             item.add_marker(pytest.mark.slow)

@@ -26,6 +26,12 @@ def group_of(node_id: str) -> str:
     return base.split("::")[0] if base.split("::")[0].endswith(".ipynb") else base
 
 
+def listed() -> set[str]:
+    """The groups ``tests/slow.txt`` lists (comment lines start with ``#``)."""
+    lines = (line.strip() for line in SLOW.read_text().splitlines())
+    return {line for line in lines if line and not line.startswith("#")}
+
+
 def totals(durations: str) -> dict[str, float]:
     """Seconds per group from ``pytest --durations=0`` output."""
     seconds: dict[str, float] = collections.defaultdict(float)
