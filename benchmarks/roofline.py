@@ -145,6 +145,37 @@ def batchbald_step_kernel(N: int, repeats: int) -> dict:
     }
 
 
+def batchbald_sampled_step_kernel(N: int, repeats: int) -> dict:
+    """One sampled BatchBALD step, ``M = 10^4`` configurations, every candidate.
+
+    Timed as ``batchbald(b = 6) - batchbald(b = 5)`` with ``lazy=False`` and ``num_samples =
+    max_exact_configs = 10^4``: step 5 (``C^5 > 10^4``) is the first sampled one. Its work is
+    the exact step's (``2 M K N C`` FLOPs, ``M N C`` logs) plus drawing one label per
+    configuration, which is negligible.
+    """
+    log_probs = jaxal_layout(make_log_probs(N))
+    key = jax.random.key(0)
+    times = {}
+    for b in (5, 6):
+
+        def fn(log_probs, key, b=b):
+            return jaxal.select.batchbald(
+                log_probs, b, key=key, num_samples=10_000, max_exact_configs=10_000, lazy=False
+            )
+
+        times[b] = time_compiled(fn, log_probs, key, repeats=repeats, budget_s=30).min_s
+    M = 10_000
+    return {
+        "kernel": f"BatchBALD one sampled step, M = 10^4 configs, N = {N:,} (lazy=False)",
+        "bytes": 4 * K * N * C + 4 * M * K,
+        "flops": 2 * M * K * N * C + 2 * M * N * C + 2 * M * N,
+        "exps": M * K,
+        "logs": M * N * C,
+        "intermediate_bytes": 4 * M * N * C,
+        "run_s": times[6] - times[5],
+    }
+
+
 def epig_kernel(N: int, M: int, repeats: int) -> dict:
     """EPIG of ``N`` pool points against ``M`` targets: the ``[N, C, M, C]`` joint in blocks."""
     pool = jaxal_layout(make_log_probs(N))
@@ -253,6 +284,7 @@ def main() -> None:
         lambda: bald_kernel(1_000_000, args.repeats),
         lambda: chunked_bald_kernel(1_000_000, args.repeats),
         lambda: batchbald_step_kernel(2_000, args.repeats),
+        lambda: batchbald_sampled_step_kernel(2_000, args.repeats),
         lambda: epig_kernel(5_000, 1_000, args.repeats),
     ]
     results["kernels"] = []

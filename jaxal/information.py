@@ -39,25 +39,41 @@ def entropy(log_p: ArrayLike, axis: int = -1) -> Array:
     return -jnp.sum(jnp.where(finite, jnp.exp(safe) * safe, 0.0), axis=axis)
 
 
+SAMPLES_PER_STEP = 4
+"""Posterior samples :func:`sample_moments` adds per loop step (one fused pass over them)."""
+
+
 @jax.jit
 def sample_moments(log_probs: Array) -> tuple[Array, Array]:
     """``(pbar [N, C], mean_k sum_c p_k log p_k [N])`` in one pass over the ``K`` samples.
 
-    Jitted: an eager call (a score outside ``jit``) reuses the compiled loop for the shape,
-    where a bare ``fori_loop`` would trace and compile its fresh body on every call.
+    A ``fori_loop`` adds :data:`SAMPLES_PER_STEP` ``[N, C]`` slices per step into two ``[N,
+    C]`` running sums (the classes are summed once, at the end): on XLA:CPU this is 1.5-2x
+    faster than one slice per step and several times faster than XLA's reduction over the
+    leading axis (``benchmarks/README.md``, "BALD's sample loop"). ``p log p`` is ``p *
+    max(log p, lowest)``, select-free and 0 at ``p = 0``. Jitted: an eager call (a score
+    outside ``jit``) reuses the compiled loop for the shape, where a bare ``fori_loop`` would
+    trace and compile its fresh body on every call.
     """
     K, N, C = log_probs.shape
+    G = SAMPLES_PER_STEP
+    lowest = jnp.finfo(log_probs.dtype).min
 
-    def add_sample(k, carry):
-        sum_p_N_C, sum_plogp_N = carry
-        log_p_N_C = log_probs[k]
-        p_N_C = jnp.exp(log_p_N_C)
-        plogp_N = jnp.sum(p_N_C * jnp.where(p_N_C > 0, log_p_N_C, 0.0), axis=-1)
-        return sum_p_N_C + p_N_C, sum_plogp_N + plogp_N
+    def add(log_p_G_N_C, sums):
+        sum_p_N_C, sum_plogp_N_C = sums
+        for log_p_N_C in log_p_G_N_C:
+            p_N_C = jnp.exp(log_p_N_C)
+            sum_p_N_C = sum_p_N_C + p_N_C
+            sum_plogp_N_C = sum_plogp_N_C + p_N_C * jnp.maximum(log_p_N_C, lowest)
+        return sum_p_N_C, sum_plogp_N_C
 
-    zeros = (jnp.zeros((N, C), log_probs.dtype), jnp.zeros((N,), log_probs.dtype))
-    sum_p_N_C, sum_plogp_N = jax.lax.fori_loop(0, K, add_sample, zeros)
-    return sum_p_N_C / K, sum_plogp_N / K
+    def add_step(g, sums):
+        return add(jax.lax.dynamic_slice_in_dim(log_probs, g * G, G), sums)
+
+    zeros = jnp.zeros((N, C), log_probs.dtype)
+    sums = jax.lax.fori_loop(0, K // G, add_step, (zeros, zeros)) if K >= G else (zeros, zeros)
+    sum_p_N_C, sum_plogp_N_C = add(log_probs[K - K % G :], sums)  # the last K mod G samples
+    return sum_p_N_C / K, jnp.sum(sum_plogp_N_C, axis=-1) / K
 
 
 def mean_log_probs(log_probs: Array) -> Array:

@@ -60,12 +60,24 @@ def configs(log_joint_S_K: Array, *, exact: bool) -> Configs:
 
 def conditional_entropy(configs: Configs, probs_K_L_C: Array) -> Array:
     r"""``[L]``: :math:`H[y_x \mid y_B] = -\sum_s \omega_s \sum_c r_{sc} \log r_{sc}` with
-    :math:`r_{sc} = \sum_k w_{sk}\, p_k(y_x = c) = p(y_x = c \mid y_B = s)`, for ``L`` points."""
-    conditional_S_L_C = jnp.einsum(
-        "sk,klc->slc", configs.weights_S_K, probs_K_L_C, precision=jax.lax.Precision.HIGHEST
+    :math:`r_{sc} = \sum_k w_{sk}\, p_k(y_x = c) = p(y_x = c \mid y_B = s)`, for ``L`` points.
+
+    The ``[S, L C]`` conditionals are one matrix product; the sum over ``s`` runs first, down
+    their columns, and the one over the ``C`` classes last: summing each row of ``C`` entries
+    first is a short reduction that XLA:CPU does not vectorise (1.6x slower in all,
+    ``benchmarks/README.md``, "BatchBALD's sampled steps").
+    """
+    K, L, C = probs_K_L_C.shape
+    conditional_S_LC = jnp.dot(
+        configs.weights_S_K,
+        probs_K_L_C.reshape(K, L * C),
+        precision=jax.lax.Precision.HIGHEST,
     )
-    neg_entropy_S_L = jnp.sum(xlogx(conditional_S_L_C), axis=-1)
-    return -(configs.mass_S @ neg_entropy_S_L)
+    if configs.exact:
+        neg_entropy_LC = jnp.sum(configs.mass_S[:, None] * xlogx(conditional_S_LC), axis=0)
+    else:  # equal masses 1 / S
+        neg_entropy_LC = jnp.mean(xlogx(conditional_S_LC), axis=0)
+    return -jnp.sum(neg_entropy_LC.reshape(L, C), axis=-1)
 
 
 def running_best(
