@@ -75,8 +75,10 @@ def compare(
     seeds: int,
     targets: Targets | None = None,
     on_round: Callable[[], None] | None = None,
+    balanced: bool = False,
 ) -> dict[str, Any]:
-    """The registered strategies ``names`` on :func:`jaxal.loop.compare`, as numpy arrays.
+    """The registered strategies ``names`` on :func:`jaxal.loop.compare`, as numpy arrays
+    (``balanced``: initial labels equally from every class, :func:`jaxal.loop.init`).
 
     Returns ``labels [R + 1]``; every metric of the loop (``accuracy``/``nll`` or
     ``rmse``/``nll``) as ``{name: [S, R + 1]}``; ``acquired`` ``{name: [S, R, B]}`` (pool
@@ -96,6 +98,7 @@ def compare(
         targets=targets,
         on_round=None if on_round is None else lambda state: on_round(),
         progress=False,  # the scripts draw their own bar over all strategies
+        balanced=balanced,
     )
     finals = {name: jax.tree.map(np.asarray, state) for name, state in finals.items()}
     result: dict[str, Any] = {"labels": labels(initial, b, rounds)}

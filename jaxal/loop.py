@@ -46,7 +46,9 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import orbax.checkpoint as ocp
+from jaxtyping import Bool
 
 from jaxal import check, conformal, information, progress as progress_bar
 from jaxal.context import Round, Targets, default_targets
@@ -126,9 +128,19 @@ def check_budget(num_points: int, *, initial: int, rounds: int, b: int) -> None:
         )
 
 
+def balanced_labels(y_N: Array, per_class: int, key: Key) -> Bool[Array, " N"]:
+    """``[N]`` mask of ``per_class`` points drawn uniformly without replacement from each
+    class present in ``y_N`` (every class must hold that many)."""
+    N = y_N.shape[0]
+    order_N = jnp.lexsort((jax.random.uniform(key, (N,)), y_N))  # by class, random within
+    y_sorted_N = y_N[order_N]
+    rank_N = jnp.arange(N) - jnp.searchsorted(y_sorted_N, y_sorted_N)  # place in its class
+    return jnp.zeros((N,), bool).at[order_N].set(rank_N < per_class)
+
+
 # Duplicates (reason): _init, init and compare each list the loop's settings: static arguments
 # of the jitted core, keyword-only parameters of the API.
-@partial(jax.jit, static_argnames=("posterior", "initial", "rounds", "b"))
+@partial(jax.jit, static_argnames=("posterior", "initial", "rounds", "b", "per_class"))
 def _init(
     data: Dataset | RegressionDataset,
     key: Key,
@@ -137,14 +149,18 @@ def _init(
     initial: int,
     rounds: int,
     b: int,
+    per_class: int | None,
 ):
     N = data.x_pool.shape[0]
     initial_key, fit_key, next_key = jax.random.split(key, 3)
-    labelled = (
-        jnp.zeros((N,), bool)
-        .at[jax.random.choice(initial_key, N, (initial,), replace=False)]
-        .set(True)
-    )
+    if per_class is not None:  # balanced
+        labelled = balanced_labels(data.y_pool, per_class, initial_key)
+    else:
+        labelled = (
+            jnp.zeros((N,), bool)
+            .at[jax.random.choice(initial_key, N, (initial,), replace=False)]
+            .set(True)
+        )
     params, metrics = _fit_and_evaluate(posterior, data, labelled, fit_key)
     if isinstance(data, Dataset):  # every initial label is asked among all classes
         metrics["cost"] = initial * jnp.log2(jnp.asarray(data.num_classes, jnp.float32))
@@ -170,8 +186,12 @@ def init(
     b: int,
     seeds: int | None = None,
     strategy: Strategy | None = None,
+    balanced: bool = False,
 ) -> LoopState:
     """The state before the first acquisition: ``initial`` random labels, posterior fitted.
+
+    ``balanced=True`` draws ``initial / C`` labels from each of the ``C`` classes instead
+    (classification; the initial sets of the BatchBALD and EPIG papers, e.g. 2 per class).
 
     With ``seeds = S``, ``key`` is split into ``S`` keys and the result is a batch of ``S``
     independent states (leading axis ``S``) that :func:`run` advances in one program.
@@ -179,19 +199,43 @@ def init(
     :func:`run` adds it; pass it when the state is the ``like`` of :func:`restore`).
 
     Raises:
-      ValueError: when ``initial + rounds * b`` exceeds the pool or a count is not positive.
+      ValueError: when ``initial + rounds * b`` exceeds the pool or a count is not positive;
+        with ``balanced``, when the data are not a classification set, ``initial`` is not a
+        multiple of ``C`` or a class of the pool holds fewer than ``initial / C`` points.
       TypeError: when ``key`` is not a PRNG key.
     """
     check.key(key)
     check_budget(data.x_pool.shape[0], initial=initial, rounds=rounds, b=b)
     if seeds is not None:
         check.integer(seeds, "seeds")
-    make = partial(_init, posterior=posterior, initial=initial, rounds=rounds, b=b)
+    per_class = _per_class(data, initial) if balanced else None
+    make = partial(
+        _init, posterior=posterior, initial=initial, rounds=rounds, b=b, per_class=per_class
+    )
     if seeds is None:
         state = make(data, key)
     else:
         state = jax.vmap(make, in_axes=(None, 0))(data, jax.random.split(key, seeds))
     return state if strategy is None else with_memory(state, data, strategy)
+
+
+def _per_class(data: Dataset | RegressionDataset, initial: int) -> int:
+    """``initial / C``; ``ValueError`` unless that many labels can be drawn from every class."""
+    if not isinstance(data, Dataset):
+        raise ValueError("balanced=True needs a classification Dataset (it draws per class)")
+    C = data.num_classes
+    if initial % C:
+        raise ValueError(
+            f"balanced=True draws initial / C labels per class: initial = {initial} is not a "
+            f"multiple of C = {C}"
+        )
+    counts_C = np.bincount(np.asarray(data.y_pool), minlength=C)
+    if counts_C.min() < initial // C:
+        raise ValueError(
+            f"balanced=True needs {initial // C} pool points of every class; class "
+            f"{int(counts_C.argmin())} has {int(counts_C.min())}: lower initial"
+        )
+    return initial // C
 
 
 def with_memory(
@@ -517,16 +561,24 @@ def compare(
     targets: Targets | None = None,
     on_round: Callable[[LoopState], None] | None = None,
     progress: bool = True,
+    balanced: bool = False,
 ) -> dict[str, LoopState]:
     """Run several strategies from one shared start: ``{name: final state}``.
 
     Every strategy starts from the same :func:`init` state (the same initial labels and the
-    same initial fit per seed) and draws the same round keys, so differences between the
-    curves come from the acquisitions alone (common random numbers). ``progress``: a bar per
-    strategy, labelled with its name (see :func:`run`).
+    same initial fit per seed; ``balanced`` as in :func:`init`) and draws the same round
+    keys, so differences between the curves come from the acquisitions alone (common random
+    numbers). ``progress``: a bar per strategy, labelled with its name (see :func:`run`).
     """
     start = init(
-        data, key=key, posterior=posterior, initial=initial, rounds=rounds, b=b, seeds=seeds
+        data,
+        key=key,
+        posterior=posterior,
+        initial=initial,
+        rounds=rounds,
+        b=b,
+        seeds=seeds,
+        balanced=balanced,
     )
     return {
         name: run(

@@ -146,3 +146,27 @@ def test_duplicate_fraction_counts_copies_within_a_batch():
     # copies of original n are rows 3n, 3n+1, 3n+2
     acquired_S_R_B = np.array([[[0, 1, 2, 3], [0, 3, 6, 9]]])
     np.testing.assert_allclose(repeated.duplicate_fraction(acquired_S_R_B), [[0.5, 0.0]])
+
+
+def test_epig_settings_follow_the_authors_pools():
+    """EPIG's MNIST settings (the authors' configs): unbalanced: classes 0-4 a tenth of
+    5-9 in the pool, balanced test; redundant: labels 1 -> 0, 7 -> 1, others -> 2, test and
+    targets of 1s and 7s only; the test and target halves never share a point."""
+    module = load("epig_vs_bald")
+    key = jax.random.key(0)
+    unbalanced, x_target = module.split("mnist5k-unbalanced", key)
+    counts = np.bincount(np.asarray(unbalanced.y_pool), minlength=10)
+    assert np.all(counts[5:] >= 9 * counts[:5]) and np.all(counts[:5] >= 25), counts
+    test_counts = np.bincount(np.asarray(unbalanced.y_test), minlength=10)
+    assert test_counts.min() >= 0.7 * test_counts.max(), test_counts  # balanced up to the split
+    assert x_target.shape[0] == unbalanced.x_test.shape[0] == 1000
+    redundant, x_target = module.split("mnist5k-redundant", key)
+    full = module.data.mnist5k(key=key, test_fraction=0.4)
+    expected = np.select([np.asarray(full.y_pool) == 1, np.asarray(full.y_pool) == 7], [0, 1], 2)
+    np.testing.assert_array_equal(redundant.y_pool, expected)
+    assert redundant.num_classes == 3 and set(np.asarray(redundant.y_test).tolist()) == {0, 1}
+    ones_and_sevens = np.isin(np.asarray(full.y_test), (1, 7))
+    held_out = np.asarray(full.x_test)[ones_and_sevens]
+    assert x_target.shape[0] + redundant.x_test.shape[0] == held_out.shape[0]
+    both = np.concatenate([np.asarray(x_target), np.asarray(redundant.x_test)])
+    assert np.unique(both, axis=0).shape[0] == np.unique(held_out, axis=0).shape[0]

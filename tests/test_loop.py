@@ -322,6 +322,34 @@ def test_impossible_budgets_are_rejected(settings, message):
         loop.init(toy_data(), key=jax.random.key(0), posterior=POSTERIOR, **settings)
 
 
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_balanced_labels_draw_each_class_uniformly(jit):
+    """Exactly ``per_class`` labels of every class, each point of a class equally likely
+    (frequencies over 4,000 keys within 5 standard errors of ``per_class / count``)."""
+    y_N = jnp.asarray(np.repeat(np.arange(3), [4, 7, 10]))
+    draw = jax.vmap(lambda key: loop.balanced_labels(y_N, 2, key))
+    masks = (jax.jit(draw) if jit else draw)(jax.random.split(jax.random.key(0), 4000))
+    masks = np.asarray(masks)
+    for c, count in enumerate((4, 7, 10)):
+        np.testing.assert_array_equal(masks[:, np.asarray(y_N) == c].sum(1), 2)
+        p = 2 / count
+        frequency = masks[:, np.asarray(y_N) == c].mean(0)
+        assert np.all(np.abs(frequency - p) < 5 * np.sqrt(p * (1 - p) / 4000)), (c, frequency)
+
+
+def test_balanced_init_labels_initial_over_c_per_class_and_checks_it_can():
+    data = toy_data()
+    settings = SETTINGS | dict(initial=6)
+    state = loop.init(data, key=jax.random.key(0), seeds=2, balanced=True, **settings)
+    for labelled in np.asarray(state.labelled):
+        np.testing.assert_array_equal(np.bincount(np.asarray(data.y_pool)[labelled]), [2, 2, 2])
+    with pytest.raises(ValueError, match="initial = 7 is not a multiple of C = 3"):
+        loop.init(data, key=jax.random.key(0), balanced=True, **settings | dict(initial=7))
+    few = data._replace(y_pool=data.y_pool.at[:].set(jnp.arange(60) % 2).at[0].set(2))
+    with pytest.raises(ValueError, match="class 2 has 1"):
+        loop.init(few, key=jax.random.key(0), balanced=True, **settings)
+
+
 @pytest.mark.unchecked  # wrong keys on purpose, for jaxal's own messages
 @pytest.mark.parametrize("key", [0, None, jnp.zeros(2, jnp.float32)], ids=["int", "none", "float"])
 def test_a_key_that_is_not_a_prng_key_is_a_type_error(key):
