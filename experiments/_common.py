@@ -234,7 +234,10 @@ class Claim:
     ``x`` names the x axis in the result: ``labels [R + 1]`` or per strategy ``{name: [S,
     R + 1]}`` (e.g. ``cost``). ``higher_is_better`` is the curve's sense (accuracy yes, RMSE
     no); ``margin`` makes it a non-inferiority claim (``better`` no worse than ``worse`` by
-    more than ``margin``, :func:`jaxal.stats.verdict`). ``paper`` is the paper's number for it.
+    more than ``margin``, :func:`jaxal.stats.verdict`). ``statistic="std"`` compares the
+    spreads of the per-seed summaries instead of their means (e.g. "lower variance across
+    initialisations"; ``higher_is_better=False`` claims the smaller spread).
+    ``paper`` is the paper's number for it.
     """
 
     text: str
@@ -248,9 +251,15 @@ class Claim:
     at: int | None = None
     higher_is_better: bool = True
     margin: float = 0.0
+    statistic: str = "mean"
 
     def describe(self) -> str:
         """The summary in words, e.g. ``"area under the accuracy curve"``."""
+        if self.statistic == "std":
+            return f"spread over seeds (std) of the {self._summary()}"
+        return self._summary()
+
+    def _summary(self) -> str:
         if self.metric == "labels_to":
             return f"{self.x} to reach {self.threshold:.0%} {self.curve}"
         if self.metric == "at":
@@ -319,7 +328,9 @@ def claim(spec: Claim, result: dict, *, key: jax.Array) -> dict:
     if spec.metric == "labels_to":  # never reached: the largest budget plus one batch
         x_N_R = np.concatenate([np.atleast_2d(x_of(name)) for name in names])
         censor = float(x_N_R[:, -1].max() + (x_N_R[:, -1] - x_N_R[:, -2]).max())
-    ci = stats.paired_bootstrap(*values.values(), key, level=CLAIM_LEVEL, censor=censor)
+    ci = stats.paired_bootstrap(
+        *values.values(), key, level=CLAIM_LEVEL, censor=censor, statistic=spec.statistic
+    )
     if censor is not None:  # what the test compared
         values = {name: np.minimum(v, censor) for name, v in values.items()}
     return record | {

@@ -6,7 +6,8 @@ after each round, against the label count at each point).
 * :func:`area_under_curve`: each seed's curve summarised by its normalised area;
 * :func:`labels_to_reach`: the first label count at which a seed's curve reaches a threshold;
 * :func:`paired_bootstrap`: a percentile-bootstrap confidence interval of the mean paired
-  difference between two strategies;
+  difference between two strategies, or of the difference of their spreads (standard
+  deviations over the same seeds);
 * :func:`verdict`: ``"held"`` / ``"not held"`` / ``"inconclusive"`` for a claimed direction,
   read off that interval.
 
@@ -19,6 +20,12 @@ of their ``d``, repeat, and report the ``(1 - level) / 2`` and ``(1 + level) / 2
 (Efron & Tibshirani, *An Introduction to the Bootstrap*, 1993, ch. 13). With few seeds it is
 optimistic (the resampled means take at most ``S^S`` values and ignore the spread beyond the
 seeds seen), so a narrow interval from 5 seeds is evidence, not proof.
+
+**Spreads.** A claim about variability ("lower variance across initialisations") compares
+:math:`\mathrm{sd}(a) - \mathrm{sd}(b)` over the seeds (``statistic="std"``, sample standard
+deviations): the same resampled seeds feed both sides, so the pairing is kept, and the
+interval is read as for a mean. A spread from few seeds is itself uncertain: expect wide
+intervals below 10 seeds.
 
 **Never reached.** :func:`labels_to_reach` returns ``inf`` for a seed whose curve never
 reaches the threshold. The bootstrap needs finite values, so :func:`paired_bootstrap` takes
@@ -119,9 +126,10 @@ def labels_to_reach(
 
 
 class PairedCI(NamedTuple):
-    """A paired comparison of ``a`` and ``b`` over seeds: the mean of ``d = a - b``, its
-    percentile-bootstrap interval ``[low, high]`` at ``level``, the number of ``seeds``
-    and how many seeds of ``a`` and of ``b`` were censored (``inf`` replaced, see
+    """A paired comparison of ``a`` and ``b`` over seeds: ``mean`` is the compared difference
+    (the mean of ``d = a - b``; with ``statistic="std"``, ``sd(a) - sd(b)``), ``[low,
+    high]`` its percentile-bootstrap interval at ``level``, with the number of ``seeds`` and
+    how many seeds of ``a`` and of ``b`` were censored (``inf`` replaced, see
     :func:`paired_bootstrap`). Under ``jit`` ``level`` and ``seeds`` come back as arrays."""
 
     mean: Float[Array, ""]
@@ -141,9 +149,12 @@ def paired_bootstrap(
     resamples: int = 10_000,
     level: float = 0.95,
     censor: float | None = None,
+    statistic: Literal["mean", "std"] = "mean",
 ) -> PairedCI:
     r"""Percentile-bootstrap confidence interval of the mean paired difference
-    :math:`\bar d = \frac1S \sum_s (a_s - b_s)`.
+    :math:`\bar d = \frac1S \sum_s (a_s - b_s)` (``statistic="mean"``) or of the difference
+    of the spreads :math:`\mathrm{sd}(a) - \mathrm{sd}(b)` (``"std"``, sample standard
+    deviations over the seeds; each resample draws one set of seeds for both sides).
 
     Seed ``s`` of ``a_S`` and of ``b_S`` must share their start (initial labels and fit, as
     in :func:`jaxal.loop.compare`). Draws ``resamples`` sets of ``S`` seed indices uniformly
@@ -154,12 +165,17 @@ def paired_bootstrap(
     ``inf`` (a label count never reached, :func:`labels_to_reach`) is a ``ValueError``
     unless ``censor`` is given: then every ``+inf`` is replaced by ``censor`` and the
     censored seeds are counted in the result, which :func:`verdict` takes into account.
-    Fewer than 2 seeds, different shapes or NaN are ``ValueError``\ s.
+    Fewer than 2 seeds, different shapes, NaN, an unknown ``statistic`` or ``censor`` with
+    ``"std"`` (the spread of censored counts means nothing) are ``ValueError``\ s.
     """
     check.key(key)
     resamples = check.integer(resamples, "resamples")
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must lie in (0, 1); got {level!r}")
+    if statistic not in ("mean", "std"):
+        raise ValueError(f"statistic must be 'mean' or 'std'; got {statistic!r}")
+    if statistic == "std" and censor is not None:
+        raise ValueError("censor= needs statistic='mean': a spread of censored counts is not one")
     sides = []
     for name, x in (("a_S", a_S), ("b_S", b_S)):
         x_S = check.float_array(jnp.asarray(x, dtype=float), name)
@@ -189,20 +205,30 @@ def paired_bootstrap(
     censored = [jnp.isposinf(x_S).sum() for x_S in sides]
     if censor is not None:
         first_S, second_S = (jnp.where(jnp.isposinf(x_S), censor, x_S) for x_S in sides)
-    d_S = first_S - second_S
-    low, high = _percentile_interval(d_S, key, resamples, level)
-    return PairedCI(d_S.mean(), low, high, level, S, *censored)
+    estimate = _statistic(first_S, second_S, statistic)
+    low, high = _percentile_interval(first_S, second_S, key, resamples, level, statistic)
+    return PairedCI(estimate, low, high, level, S, *censored)
 
 
-@partial(jax.jit, static_argnums=(2, 3))
-def _percentile_interval(d_S: Array, key: Array, resamples: int, level: float) -> Array:
-    """``[2]`` the ``(1 -+ level) / 2`` quantiles of ``resamples`` bootstrap means of ``d``
-    (one compiled program per shape, instead of a dispatch per operation)."""
-    S = d_S.shape[0]
+def _statistic(a_TS: Array, b_TS: Array, statistic: str) -> Array:
+    """The mean of ``a - b`` or ``sd(a) - sd(b)`` along the last axis (seeds)."""
+    if statistic == "mean":
+        return (a_TS - b_TS).mean(axis=-1)
+    return a_TS.std(axis=-1, ddof=1) - b_TS.std(axis=-1, ddof=1)
+
+
+@partial(jax.jit, static_argnums=(3, 4, 5))
+def _percentile_interval(
+    a_S: Array, b_S: Array, key: Array, resamples: int, level: float, statistic: str
+) -> Array:
+    """``[2]`` the ``(1 -+ level) / 2`` quantiles of the ``statistic`` over ``resamples``
+    bootstrap sets of seeds, the same set for ``a`` and ``b`` (one compiled program per
+    shape, instead of a dispatch per operation)."""
+    S = a_S.shape[0]
     index_T_S = jax.random.randint(key, (resamples, S), 0, S)
-    means_T = d_S[index_T_S].mean(axis=-1)
-    tails = jnp.array([(1.0 - level) / 2.0, (1.0 + level) / 2.0], dtype=d_S.dtype)
-    return jnp.quantile(means_T, tails)
+    values_T = _statistic(a_S[index_T_S], b_S[index_T_S], statistic)
+    tails = jnp.array([(1.0 - level) / 2.0, (1.0 + level) / 2.0], dtype=a_S.dtype)
+    return jnp.quantile(values_T, tails)
 
 
 def verdict(ci: PairedCI, direction: Direction, *, margin: float = 0.0) -> Verdict:

@@ -115,6 +115,18 @@ def test_claim_is_decided_by_the_paired_bootstrap_with_censored_label_counts():
     }
     untested = common.claim(common.Claim("a beats b", "a", "b", paper="-"), one_seed, key=KEY)
     assert (untested["verdict"], untested["reason"]) == ("untested", "1 seed")
+    # a spread claim: a's final accuracies vary far less over the 6 seeds than b's
+    final_S = np.array([0.0, 0.2, -0.2, 0.1, -0.1, 0.05])
+    steady = {"labels": [20, 30], "accuracy": {"a": np.stack([final_S * 0.1 + 0.8] * 2, 1),
+                                               "b": np.stack([final_S + 0.8] * 2, 1)}}  # fmt: skip
+    spec = common.Claim(
+        "a varies less", "a", "b", paper="-", metric="final", higher_is_better=False,
+        statistic="std",
+    )  # fmt: skip
+    spread = common.claim(spec, steady, key=KEY)
+    assert spread["metric"] == "spread over seeds (std) of the final accuracy"
+    assert spread["mean_diff"] == pytest.approx(-0.9 * final_S.std(ddof=1))
+    assert spread["verdict"] == "held"
 
 
 def test_results_table_in_the_readme_is_up_to_date():

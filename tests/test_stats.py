@@ -67,13 +67,29 @@ def test_paired_bootstrap_quantiles_match_the_exact_bootstrap_distribution():
     assert exact_T.min() <= float(ci.low) < float(ci.high) <= exact_T.max()
 
 
-@pytest.mark.parametrize("transform", TRANSFORMS)
-def test_paired_bootstrap_is_the_same_under_jit(transform, rng):
-    a_S, b_S = rng.uniform(size=5), rng.uniform(size=5)
-    eager = stats.paired_bootstrap(a_S, b_S, jax.random.key(1), resamples=500)
-    traced = transform(lambda a, b, key: stats.paired_bootstrap(a, b, key, resamples=500))(
-        a_S, b_S, jax.random.key(1)
+def test_spread_bootstrap_matches_the_exact_bootstrap_distribution():
+    """``statistic="std"``: sd(a) - sd(b) over one resampled set of seeds for both sides."""
+    a_S, b_S = np.array([0.60, 0.70, 0.95]), np.array([0.50, 0.52, 0.55])
+    index_T_S = np.array(list(itertools.product(range(3), repeat=3)))
+    exact_T = a_S[index_T_S].std(-1, ddof=1) - b_S[index_T_S].std(-1, ddof=1)
+    resamples = 20_000
+    ci = stats.paired_bootstrap(
+        a_S, b_S, jax.random.key(0), resamples=resamples, level=0.8, statistic="std"
     )
+    assert float(ci.mean) == pytest.approx(a_S.std(ddof=1) - b_S.std(ddof=1))
+    tolerance = 4 * np.sqrt(0.1 * 0.9 / resamples)
+    for value, tail in ((float(ci.low), 0.1), (float(ci.high), 0.9)):
+        assert np.mean(exact_T <= value + 1e-12) >= tail - tolerance
+        assert np.mean(exact_T < value - 1e-12) <= tail + tolerance
+
+
+@pytest.mark.parametrize("statistic", ["mean", "std"])
+@pytest.mark.parametrize("transform", TRANSFORMS)
+def test_paired_bootstrap_is_the_same_under_jit(transform, statistic, rng):
+    a_S, b_S = rng.uniform(size=5), rng.uniform(size=5)
+    run = lambda a, b, key: stats.paired_bootstrap(a, b, key, resamples=500, statistic=statistic)  # noqa: E731
+    eager = run(a_S, b_S, jax.random.key(1))
+    traced = transform(run)(a_S, b_S, jax.random.key(1))
     for field in ("mean", "low", "high", "censored_a", "censored_b"):
         np.testing.assert_allclose(getattr(traced, field), getattr(eager, field))
 
@@ -100,6 +116,15 @@ def test_paired_bootstrap_censors_inf_and_counts_it():
 def test_paired_bootstrap_rejects_bad_input(a_S, b_S, message):
     with pytest.raises(ValueError, match=message):
         stats.paired_bootstrap(np.array(a_S), np.array(b_S), jax.random.key(0))
+
+
+@pytest.mark.unchecked  # a wrong statistic on purpose
+def test_paired_bootstrap_rejects_a_bad_statistic_or_censored_spreads():
+    a_S, b_S, key = np.array([1.0, 2.0]), np.array([1.0, np.inf]), jax.random.key(0)
+    with pytest.raises(ValueError, match="statistic must be 'mean' or 'std'"):
+        stats.paired_bootstrap(a_S, a_S, key, statistic="median")  # pyright: ignore[reportArgumentType]
+    with pytest.raises(ValueError, match="censor= needs statistic='mean'"):
+        stats.paired_bootstrap(a_S, b_S, key, censor=3.0, statistic="std")
 
 
 def ci(low: float, high: float, censored_a: int = 0, censored_b: int = 0) -> stats.PairedCI:
