@@ -222,7 +222,7 @@ def main(
     chosen = SETTINGS[setting]
     config = chosen.config
     if quick:
-        config = dataclasses.replace(config, seeds=2, rounds=2, steps=100, members=3)
+        config = dataclasses.replace(config, seeds=1, rounds=2, steps=100, members=3)
     began = time.perf_counter()
     result = run(config)
     summary = _common.summary(config, result, time.perf_counter() - began)

@@ -57,7 +57,9 @@ def test_parse_rejects(budget, error, match):
 
 
 def test_temp_bytes_is_xlas_count_and_cached(key):
-    log_probs = random_log_probs(key, 4, 50, 3)
+    # K = 8: two steps of BALD's sample loop, whose running sums need working memory (with
+    # K <= 5 XLA fuses the whole program and counts 0 bytes)
+    log_probs = random_log_probs(key, 8, 50, 3)
     count = memory.temp_bytes(scores.bald, log_probs)
     assert count == temp_bytes(scores.bald, log_probs) > 0
     spec = jax.ShapeDtypeStruct(log_probs.shape, log_probs.dtype)
