@@ -118,61 +118,38 @@ def chunked_bald_kernel(N: int, repeats: int) -> dict:
     }
 
 
-def batchbald_step_kernel(N: int, repeats: int) -> dict:
-    """One greedy BatchBALD step with ``S = C^4 = 10^4`` configurations, every candidate.
+def batchbald_step_kernel(N: int, repeats: int, *, sampled: bool) -> dict:
+    """One greedy BatchBALD step with ``S = 10^4`` configurations, every candidate.
 
-    Timed as ``batchbald(b = 5) - batchbald(b = 4)`` with ``lazy=False`` (step 4 of the exact
-    path). The step forms ``[S, N, C]`` conditionals ``w[S, K] @ p[K, N C]`` (``2 S K N C``
-    FLOPs) and takes ``sum r log r`` over them (``S N C`` logs, ``2 S N C`` FLOPs).
+    ``num_samples = max_exact_configs = 10^4`` and ``lazy=False``; timed as ``batchbald(b =
+    i + 1) - batchbald(b = i)``: step ``i = 4`` is the last exact one (``C^4 = 10^4``
+    configurations), step ``i = 5`` (``sampled``) the first sampled one. Either forms ``[S,
+    N, C]`` conditionals ``w[S, K] @ p[K, N C]`` (``2 S K N C`` FLOPs) and takes ``sum r log
+    r`` over them (``S N C`` logs, ``2 S N C`` FLOPs); the sampled step's one label per
+    configuration is negligible.
     """
     log_probs = jaxal_layout(make_log_probs(N))
+    key = jax.random.key(0)
+    S = 10_000
+    step = 5 if sampled else 4
     times = {}
-    for b in (4, 5):
+    for b in (step, step + 1):
 
-        def fn(log_probs, b=b):
-            return jaxal.select.batchbald(log_probs, b, lazy=False)
+        def fn(log_probs, key, b=b):
+            return jaxal.select.batchbald(
+                log_probs, b, key=key, num_samples=S, max_exact_configs=S, lazy=False
+            )
 
-        times[b] = time_compiled(fn, log_probs, repeats=repeats, budget_s=30).min_s
-    S = C**4
+        times[b] = time_compiled(fn, log_probs, key, repeats=repeats, budget_s=30).min_s
+    kind = "sampled" if sampled else "greedy"
     return {
-        "kernel": f"BatchBALD one greedy step, S = 10^4 configs, N = {N:,} (lazy=False)",
+        "kernel": f"BatchBALD one {kind} step, S = 10^4 configs, N = {N:,} (lazy=False)",
         "bytes": 4 * K * N * C + 4 * S * K,
         "flops": 2 * S * K * N * C + 2 * S * N * C + 2 * S * N,
         "exps": S * K,  # weights
         "logs": S * N * C,  # r log r
         "intermediate_bytes": 4 * S * N * C,
-        "run_s": times[5] - times[4],
-    }
-
-
-def batchbald_sampled_step_kernel(N: int, repeats: int) -> dict:
-    """One sampled BatchBALD step, ``M = 10^4`` configurations, every candidate.
-
-    Timed as ``batchbald(b = 6) - batchbald(b = 5)`` with ``lazy=False`` and ``num_samples =
-    max_exact_configs = 10^4``: step 5 (``C^5 > 10^4``) is the first sampled one. Its work is
-    the exact step's (``2 M K N C`` FLOPs, ``M N C`` logs) plus drawing one label per
-    configuration, which is negligible.
-    """
-    log_probs = jaxal_layout(make_log_probs(N))
-    key = jax.random.key(0)
-    times = {}
-    for b in (5, 6):
-
-        def fn(log_probs, key, b=b):
-            return jaxal.select.batchbald(
-                log_probs, b, key=key, num_samples=10_000, max_exact_configs=10_000, lazy=False
-            )
-
-        times[b] = time_compiled(fn, log_probs, key, repeats=repeats, budget_s=30).min_s
-    M = 10_000
-    return {
-        "kernel": f"BatchBALD one sampled step, M = 10^4 configs, N = {N:,} (lazy=False)",
-        "bytes": 4 * K * N * C + 4 * M * K,
-        "flops": 2 * M * K * N * C + 2 * M * N * C + 2 * M * N,
-        "exps": M * K,
-        "logs": M * N * C,
-        "intermediate_bytes": 4 * M * N * C,
-        "run_s": times[6] - times[5],
+        "run_s": times[step + 1] - times[step],
     }
 
 
@@ -283,8 +260,8 @@ def main() -> None:
         lambda: bald_kernel(10_000, args.repeats),
         lambda: bald_kernel(1_000_000, args.repeats),
         lambda: chunked_bald_kernel(1_000_000, args.repeats),
-        lambda: batchbald_step_kernel(2_000, args.repeats),
-        lambda: batchbald_sampled_step_kernel(2_000, args.repeats),
+        lambda: batchbald_step_kernel(2_000, args.repeats, sampled=False),
+        lambda: batchbald_step_kernel(2_000, args.repeats, sampled=True),
         lambda: epig_kernel(5_000, 1_000, args.repeats),
     ]
     results["kernels"] = []
